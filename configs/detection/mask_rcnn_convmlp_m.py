@@ -1,0 +1,6 @@
+# Mask R-CNN with ConvMLP-M on COCO 2017; everything else as mask_rcnn_convmlp_s.
+_base_ = './mask_rcnn_convmlp_s.py'
+
+model = dict(
+    backbone=dict(
+        arch='m', init_cfg=dict(checkpoint='convmlp_m_imagenet')))

@@ -1,0 +1,16 @@
+"""ConvMLP backbones for MMDetection 3.x and MMSegmentation 1.x.
+
+Importing the package registers ``ConvMLP`` in the ``mmconvmlp`` scope and in
+the model registries of mmdet and mmseg, whichever are installed, and makes
+mmengine read local checkpoints with the safe loader of
+:mod:`mmconvmlp.checkpoint` (which lets ``--resume`` work on torch >= 2.6).
+"""
+from .engine import install_checkpoint_loader
+from .models import ConvMLP
+from .registry import register_into_downstream
+from .version import __version__
+
+register_into_downstream(ConvMLP)
+install_checkpoint_loader()
+
+__all__ = ['ConvMLP', '__version__']

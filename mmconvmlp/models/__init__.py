@@ -1,0 +1,4 @@
+"""ConvMLP models."""
+from .convmlp import ConvMLP
+
+__all__ = ['ConvMLP']

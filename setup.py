@@ -1,0 +1,36 @@
+"""Install mmconvmlp: the ConvMLP backbone for MMDetection 3.x and MMSegmentation 1.x."""
+import os.path as osp
+
+from setuptools import find_packages, setup
+
+
+def read_requirements(name):
+    """Return the requirement lines of ``requirements/<name>.txt``."""
+    path = osp.join(osp.dirname(__file__), 'requirements', f'{name}.txt')
+    with open(path) as f:
+        return [line.strip() for line in f
+                if line.strip() and not line.startswith('#')]
+
+
+def read_version():
+    """Read ``__version__`` from ``mmconvmlp/version.py`` without importing."""
+    scope = {}
+    with open(osp.join(osp.dirname(__file__), 'mmconvmlp', 'version.py')) as f:
+        exec(f.read(), scope)
+    return scope['__version__']
+
+
+setup(
+    name='mmconvmlp',
+    version=read_version(),
+    description='ConvMLP backbones for MMDetection 3.x and MMSegmentation 1.x',
+    long_description=open('README.md').read(),
+    long_description_content_type='text/markdown',
+    packages=find_packages(exclude=('tests', 'tests.*', 'configs', 'tools')),
+    python_requires='>=3.8',
+    # mmcv is deliberately absent: it must be built against the installed
+    # torch (see README). Importing mmconvmlp checks for its compiled ops.
+    install_requires=read_requirements('runtime'),
+    extras_require={'tests': read_requirements('tests')},
+    license='Apache-2.0',
+)
