@@ -140,7 +140,7 @@ def load_file(path, map_location='cpu'):
             return torch.load(path, map_location=map_location,
                               weights_only=True)
     except pickle.UnpicklingError as err:
-        if 'Unsupported global' in str(err) or 'refused getattr' in str(err):
+        if 'global' in str(err).lower() or 'refused getattr' in str(err):
             raise CheckpointError(
                 f'refused to load {path}: unpickling it would execute code '
                 'that is not on the allow-list of mmconvmlp.checkpoint '
