@@ -3,14 +3,15 @@
 Importing the package registers ``ConvMLP`` in the ``mmconvmlp`` scope and in
 the model registries of mmdet and mmseg, whichever are installed, and makes
 mmengine read local checkpoints with the safe loader of
-:mod:`mmconvmlp.checkpoint` (which lets ``--resume`` work on torch >= 2.6).
+:mod:`mmconvmlp.checkpoint` (which lets ``--resume`` work on torch >= 2.6)
+and write files atomically (see :mod:`mmconvmlp.engine.checkpoint_io`).
 """
-from .engine import install_checkpoint_loader
+from .engine import install_checkpoint_io
 from .models import ConvMLP
 from .registry import register_into_downstream
 from .version import __version__
 
 register_into_downstream(ConvMLP)
-install_checkpoint_loader()
+install_checkpoint_io()
 
 __all__ = ['ConvMLP', '__version__']

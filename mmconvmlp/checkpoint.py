@@ -14,6 +14,7 @@ It understands the three layouts a ConvMLP backbone's weights come in:
 * checkpoints saved by mmengine: ``{'state_dict': …, 'meta': …,
   'message_hub': …, 'optimizer': …}``.
 """
+import io
 import os
 import os.path as osp
 import pickle
@@ -227,15 +228,16 @@ def load_backbone_weights(module, checkpoint, prefix=None, logger=None):
                            f'{", ".join(unexpected[:20])}')
 
 
-def save_file(obj, path):
-    """``torch.save`` to ``path`` atomically: a reader (or a crash midway)
-    never sees a half-written file under that name."""
+def atomic_write(data, path):
+    """Write ``data`` (bytes) to ``path`` through a temporary file and a
+    rename, so that no reader, and no crash midway, ever finds a
+    half-written file under that name."""
     directory = osp.dirname(osp.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix='.tmp-', suffix='.pth', dir=directory)
+    fd, tmp = tempfile.mkstemp(prefix='.tmp-', dir=directory)
     try:
         with os.fdopen(fd, 'wb') as f:
-            torch.save(obj, f)
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -243,6 +245,13 @@ def save_file(obj, path):
         if osp.exists(tmp):
             os.remove(tmp)
         raise
+
+
+def save_file(obj, path):
+    """``torch.save`` ``obj`` to ``path`` atomically (see :func:`atomic_write`)."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    atomic_write(buffer.getvalue(), path)
 
 
 def convert_official_downstream(checkpoint, source='checkpoint'):

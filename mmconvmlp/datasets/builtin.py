@@ -30,26 +30,29 @@ CLASSES = ('disc', 'square', 'triangle')
 SEG_CLASSES = ('background', ) + CLASSES
 #: Number of polygon vertices per class.
 _VERTICES = {'disc': 32, 'square': 4, 'triangle': 3}
-#: scikit-image sample photographs used as backgrounds.
-BACKGROUNDS = ('astronaut', 'coffee', 'chelsea', 'rocket', 'motorcycle_left',
-               'immunohistochemistry', 'hubble_deep_field', 'retina')
+#: Colour photographs that ship inside scikit-image (no download needed).
+BACKGROUNDS = ('astronaut.png', 'coffee.png', 'chelsea.png', 'rocket.jpg',
+               'motorcycle_left.png', 'ihc.png', 'hubble_deep_field.jpg',
+               'retina.jpg')
 SPLITS = ('training', 'validation')
 
 
 def _load_backgrounds():
     """Load the RGB sample photographs bundled with scikit-image."""
     try:
-        from skimage import data
+        import skimage.data
     except ImportError as err:
         raise ImportError('the built-in dataset needs scikit-image for its '
                           'background photographs: pip install '
                           'scikit-image') from err
+    data_dir = osp.dirname(skimage.data.__file__)
     photos = []
     for name in BACKGROUNDS:
-        image = getattr(data, name)()
-        if isinstance(image, tuple):  # stereo pairs: take the left image
-            image = image[0]
-        photos.append(np.ascontiguousarray(image[..., :3], dtype=np.uint8))
+        path = osp.join(data_dir, name)
+        if not osp.isfile(path):
+            raise FileNotFoundError(
+                f'scikit-image sample photograph missing: {path}')
+        photos.append(np.asarray(Image.open(path).convert('RGB')))
     return photos
 
 

@@ -1,4 +1,5 @@
 """What the stock OpenMMLab stack lacks on today's PyTorch."""
-from .checkpoint_io import install_checkpoint_loader, load_local_checkpoint
+from .checkpoint_io import (AtomicLocalBackend, install_checkpoint_io,
+                            load_local_checkpoint)
 
-__all__ = ['install_checkpoint_loader', 'load_local_checkpoint']
+__all__ = ['AtomicLocalBackend', 'install_checkpoint_io', 'load_local_checkpoint']

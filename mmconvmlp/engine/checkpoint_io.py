@@ -1,18 +1,25 @@
-"""Route mmengine's local checkpoint reads through :mod:`mmconvmlp.checkpoint`.
+"""Make mmengine read and write local checkpoints safely.
 
-mmengine 0.10.7 reads local checkpoints with a bare ``torch.load``; on torch
->= 2.6 that is weights-only and refuses mmengine's own ``HistoryBuffer`` and
-numpy scalars, so ``--resume`` fails. Replacing mmengine's local loader with
-:func:`mmconvmlp.checkpoint.load_file` keeps weights-only loading and
-allow-lists exactly what mmengine's checkpoints hold. Resume, ``load_from``
-and ``tools/test.py`` all read through it, with clear errors for corrupt or
-code-carrying files.
+Reading: mmengine 0.10.7 reads local checkpoints with a bare ``torch.load``;
+on torch >= 2.6 that is weights-only and refuses mmengine's own
+``HistoryBuffer`` and numpy scalars, so ``--resume`` fails. Replacing
+mmengine's local loader with :func:`mmconvmlp.checkpoint.load_file` keeps
+weights-only loading and allow-lists exactly what mmengine's checkpoints
+hold. Resume, ``load_from`` and ``tools/test.py`` all read through it, with
+clear errors for corrupt or code-carrying files.
+
+Writing: mmengine writes a checkpoint straight into its final name, so a run
+killed midway leaves a truncated ``epoch_N.pth`` behind. The local file
+backend here writes through a temporary file and a rename; the
+``last_checkpoint`` pointer, written after the checkpoint, so never names a
+half-written file.
 """
 import os.path as osp
 
+from mmengine.fileio.backends import LocalBackend, register_backend
 from mmengine.runner.checkpoint import CheckpointLoader
 
-from ..checkpoint import load_file
+from ..checkpoint import atomic_write, load_file
 
 
 def load_local_checkpoint(filename, map_location=None):
@@ -23,7 +30,21 @@ def load_local_checkpoint(filename, map_location=None):
     return load_file(filename, map_location=map_location)
 
 
-def install_checkpoint_loader():
-    """Make :func:`load_local_checkpoint` mmengine's loader for local files."""
+class AtomicLocalBackend(LocalBackend):
+    """mmengine's local file backend, with atomic writes."""
+
+    def put(self, obj, filepath):
+        """Write bytes to ``filepath`` atomically."""
+        atomic_write(obj, str(filepath))
+
+    def put_text(self, obj, filepath, encoding='utf-8'):
+        """Write text to ``filepath`` atomically."""
+        atomic_write(obj.encode(encoding), str(filepath))
+
+
+def install_checkpoint_io():
+    """Route mmengine's local checkpoint reads and file writes through the
+    safe loader and the atomic backend above."""
     CheckpointLoader.register_scheme(prefixes='', loader=load_local_checkpoint,
                                      force=True)
+    register_backend('local', AtomicLocalBackend, force=True, prefixes='')

@@ -75,7 +75,7 @@ def check_cfg_options(cfg, options):
     runner_args = set(inspect.signature(Runner.__init__).parameters)
     for full_key in options:
         parts = full_key.split('.')
-        node, path = cfg, []
+        node, path = cfg.to_dict(), []
         for depth, part in enumerate(parts):
             is_last = depth == len(parts) - 1
             if isinstance(node, (list, tuple)) and part.isdigit():

@@ -1,0 +1,161 @@
+"""Measuring models: latency, complexity, peak memory, and tables.
+
+Shared by ``tools/analysis_tools/benchmark_seg.py`` and
+``benchmark_backbone.py``. Every figure is measured on the machine it runs
+on: latency as the median of repeated runs after warm-up (CUDA events on a
+GPU), FLOPs and parameters from mmengine's complexity counter, peak memory as
+the growth of the process's peak RSS over a forward pass on the CPU (each
+measurement in its own process, see :func:`run_isolated`) or the CUDA
+allocator's peak on a GPU.
+"""
+import multiprocessing
+import resource
+import statistics
+import time
+
+import torch
+
+
+def measure_latency(fn, repeats=5, warmup=1, device='cpu'):
+    """Median seconds of ``fn()`` over ``repeats`` runs after ``warmup``."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        if device.startswith('cuda'):
+            start = torch.cuda.Event(enable_timing=True)
+            end = torch.cuda.Event(enable_timing=True)
+            start.record()
+            fn()
+            end.record()
+            torch.cuda.synchronize()
+            times.append(start.elapsed_time(end) / 1e3)
+        else:
+            begin = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - begin)
+    return statistics.median(times)
+
+
+def peak_rss_mib():
+    """This process's peak resident memory so far, in MiB (Linux)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def measure_peak_memory(fn, device='cpu'):
+    """Peak memory ``fn()`` adds, in MiB.
+
+    On a GPU: the allocator's peak over the call. On the CPU: how far the
+    call raises the process's peak RSS, which is exact only in a process
+    that has not run anything larger before (use :func:`run_isolated`).
+    """
+    if device.startswith('cuda'):
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        before = torch.cuda.memory_allocated()
+        fn()
+        torch.cuda.synchronize()
+        return (torch.cuda.max_memory_allocated() - before) / 2**20
+    before = peak_rss_mib()
+    fn()
+    return peak_rss_mib() - before
+
+
+def complexity(model, inputs):
+    """(FLOPs, parameters) of ``model(*inputs)`` by mmengine's counter.
+
+    mmengine counts one multiply-add as one FLOP, as the paper's MACs.
+    """
+    from mmengine.analysis import FlopAnalyzer, parameter_count
+    analyzer = FlopAnalyzer(model, inputs)
+    analyzer.unsupported_ops_warnings(False)
+    analyzer.uncalled_modules_warnings(False)
+    return analyzer.total(), parameter_count(model)['']
+
+
+def _child(queue, fn, args):
+    try:
+        queue.put(('ok', fn(*args)))
+    except BaseException as err:  # report, whatever it was
+        queue.put(('error', f'{type(err).__name__}: {err}'))
+
+
+def run_isolated(fn, *args):
+    """Run ``fn(*args)`` in a fresh process and return its result.
+
+    Each measurement gets a process of its own, so that peak-RSS figures
+    belong to it alone. ``fn`` must be importable (a module-level function).
+    """
+    ctx = multiprocessing.get_context('spawn')
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_child, args=(queue, fn, args))
+    proc.start()
+    status, value = queue.get()
+    proc.join()
+    if status != 'ok':
+        raise RuntimeError(f'{fn.__name__}{args} failed: {value}')
+    return value
+
+
+def markdown_table(rows, columns):
+    """Render ``rows`` (dicts) as a Markdown table with ``columns``.
+
+    ``columns`` is a list of (key, header, format) with format a
+    ``str.format`` spec such as ``'{:.1f}'``; missing values print as '-'.
+    """
+    lines = ['| ' + ' | '.join(h for _, h, _ in columns) + ' |',
+             '|' + '---|' * len(columns)]
+    for row in rows:
+        cells = [fmt.format(row[key]) if row.get(key) is not None else '-'
+                 for key, _, fmt in columns]
+        lines.append('| ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines)
+
+
+class _EncodeDecode(torch.nn.Module):
+    """A segmentor's whole inference (backbone, neck, head, resize) as one
+    module, so the complexity counter sees all of it."""
+
+    def __init__(self, segmentor, height, width):
+        super().__init__()
+        self.segmentor = segmentor
+        self.metas = [dict(img_shape=(height, width), ori_shape=(height, width),
+                           pad_shape=(height, width))]
+
+    def forward(self, x):
+        return self.segmentor.encode_decode(x, self.metas)
+
+
+def measure_segmentor(config, height, width, part='whole', device='cpu',
+                      repeats=3):
+    """Measure a segmentation config's model on one random image.
+
+    Args:
+        config (str): config path (``mmseg::...`` allowed).
+        part (str): ``'backbone'`` or ``'whole'`` (encode-decode: backbone,
+            neck, decode head and the resize to the input size).
+
+    Returns:
+        dict: latency (s), fps, flops, params, peak_mib.
+    """
+    import mmconvmlp  # noqa: F401  (registers ConvMLP in the child process)
+    from mmengine.config import Config
+    from mmengine.model import revert_sync_batchnorm
+    from mmengine.registry import init_default_scope
+    cfg = Config.fromfile(config)
+    init_default_scope('mmseg')
+    from mmseg.registry import MODELS
+    cfg.model.pop('pretrained', None)
+    cfg.model.backbone.pop('init_cfg', None)
+    segmentor = revert_sync_batchnorm(MODELS.build(cfg.model)).to(device)
+    segmentor.eval()
+    module = (segmentor.backbone if part == 'backbone' else _EncodeDecode(
+        segmentor, height, width))
+    x = torch.randn(1, 3, height, width, device=device)
+    with torch.no_grad():
+        peak = measure_peak_memory(lambda: module(x), device)
+        latency = measure_latency(lambda: module(x), repeats=repeats,
+                                  device=device)
+        flops, params = complexity(module, (x, ))
+    return dict(latency=latency, fps=1 / latency, flops=flops / 1e9,
+                params=params / 1e6, peak_mib=peak)

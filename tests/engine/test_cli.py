@@ -1,0 +1,64 @@
+"""Config handling shared by tools/train.py and tools/test.py."""
+import os.path as osp
+
+import pytest
+from mmengine.config import Config
+
+from mmconvmlp.engine.cli import (check_cfg_options, configure_train,
+                                  load_config, train_parser)
+
+CONFIG = osp.join(osp.dirname(__file__), '..', '..', 'configs', 'detection',
+                  'retinanet_convmlp_s.py')
+
+
+@pytest.fixture(scope='module')
+def cfg():
+    return Config.fromfile(CONFIG)
+
+
+@pytest.mark.parametrize('key', [
+    'train_dataloader.batch_size', 'model.backbone.with_cp',
+    'train_dataloader.dataset.pipeline.2.scale', 'work_dir', 'randomness'])
+def test_existing_or_argument_keys_pass(cfg, key):
+    check_cfg_options(cfg, {key: 1})
+
+
+@pytest.mark.parametrize('key, message', [
+    ('train_dataloder.batch_size', "no key 'train_dataloder' in the top level "
+     'of the config; did you mean train_dataloader'),
+    ('model.backbon.arch', "no key 'backbon' in model; did you mean backbone"),
+    ('optim_wraper', "no key 'optim_wraper'"),
+    ('train_dataloader.dataset.pipeline.9.scale', 'has only 5 entries'),
+])
+def test_typos_are_refused(cfg, key, message):
+    with pytest.raises(KeyError, match=message):
+        check_cfg_options(cfg, {key: 1})
+
+
+def test_train_flags(tmp_path):
+    ckpt = tmp_path / 'epoch_3.pth'
+    ckpt.write_bytes(b'')
+    args = train_parser().parse_args([CONFIG, '--resume', str(ckpt),
+                                      '--auto-scale-lr', '--cfg-options',
+                                      'train_dataloader.batch_size=4'])
+    cfg = configure_train(load_config(args), args)
+    assert cfg.resume and cfg.load_from == str(ckpt)
+    assert cfg.auto_scale_lr.enable
+    assert cfg.train_dataloader.batch_size == 4
+    assert cfg.work_dir == './work_dirs/retinanet_convmlp_s'
+    args = train_parser().parse_args([CONFIG, '--resume'])
+    cfg = configure_train(load_config(args), args)
+    assert cfg.resume and cfg.load_from is None
+
+
+def test_missing_resume_file_is_named(tmp_path):
+    args = train_parser().parse_args([CONFIG, '--resume',
+                                      str(tmp_path / 'gone.pth')])
+    with pytest.raises(FileNotFoundError, match='gone.pth'):
+        configure_train(load_config(args), args)
+
+
+def test_missing_config_is_named():
+    args = train_parser().parse_args(['configs/nope.py'])
+    with pytest.raises(FileNotFoundError, match='configs/nope.py'):
+        load_config(args)

@@ -1,0 +1,154 @@
+"""train.py, --resume, test.py, demo.py and the converter on detection."""
+import json
+import pickle
+import shutil
+
+import pytest
+import torch
+
+from mmconvmlp.checkpoint import load_file
+
+from .conftest import run_tool
+
+RETINANET = 'detection/retinanet_convmlp_s_builtin.py'
+FAST = ['train_cfg.max_epochs=2', 'train_cfg.val_interval=2',
+        'train_dataloader.num_workers=0', 'val_dataloader.num_workers=0',
+        'test_dataloader.num_workers=0',
+        'train_dataloader.persistent_workers=False',
+        'val_dataloader.persistent_workers=False',
+        'test_dataloader.persistent_workers=False']
+
+
+@pytest.mark.slow
+def test_train_resume_test_demo(builtin_workspace, config_path, tmp_path):
+    ws, cfg = builtin_workspace, config_path(RETINANET)
+    work = tmp_path / 'work'
+    run_tool('train.py', cfg, '--work-dir', work, '--cfg-options', *FAST,
+             cwd=ws)
+    assert (work / 'epoch_2.pth').is_file()
+    ckpt = load_file(str(work / 'epoch_2.pth'))
+    assert ckpt['meta']['epoch'] == 2
+    assert ckpt['meta']['dataset_meta']['classes'] == ('disc', 'square',
+                                                      'triangle')
+
+    # --resume (auto: the latest checkpoint in the work dir) goes on to epoch 3
+    more = [o.replace('max_epochs=2', 'max_epochs=3') for o in FAST]
+    out = run_tool('train.py', cfg, '--work-dir', work, '--resume',
+                   '--cfg-options', *more, cwd=ws)
+    log = out.stdout + out.stderr
+    assert 'resumed epoch: 2' in log
+    assert 'Epoch(train) [3]' in log and 'Epoch(train) [1]' not in log
+    resumed = load_file(str(work / 'epoch_3.pth'))
+    assert resumed['meta']['epoch'] == 3
+    assert resumed['message_hub']['runtime_info']['iter'] == 3 * 4
+
+    # test.py: COCO metrics, dumped predictions, drawn images
+    out = run_tool('test.py', cfg, work / 'epoch_3.pth', '--work-dir',
+                   tmp_path / 'test', '--out', tmp_path / 'preds.pkl',
+                   '--show-dir', tmp_path / 'vis', '--cfg-options',
+                   'test_dataloader.num_workers=0',
+                   'test_dataloader.persistent_workers=False', cwd=ws)
+    log = out.stdout + out.stderr
+    assert 'coco/bbox_mAP:' in log and 'coco/bbox_mAP_50:' in log
+    with open(tmp_path / 'preds.pkl', 'rb') as f:
+        preds = pickle.load(f)
+    assert len(preds) == 4 and 'pred_instances' in preds[0]
+    assert len(list((tmp_path / 'vis').glob('*.jpg'))) == 4
+
+    # demo.py draws one image
+    image = ws / 'data/builtin/images/validation/0000.jpg'
+    run_tool('demo.py', image, cfg, work / 'epoch_3.pth', '--out',
+             tmp_path / 'demo.png', cwd=ws)
+    assert (tmp_path / 'demo.png').stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_mask_rcnn_trains_and_tests(builtin_workspace, config_path, tmp_path):
+    cfg = config_path('detection/mask_rcnn_convmlp_s_builtin.py')
+    fast = [o.replace('max_epochs=2', 'max_epochs=1').replace(
+        'val_interval=2', 'val_interval=1') for o in FAST]
+    run_tool('train.py', cfg, '--work-dir', tmp_path, '--cfg-options', *fast,
+             cwd=builtin_workspace)
+    out = run_tool('test.py', cfg, tmp_path / 'epoch_1.pth', '--cfg-options',
+                   'test_dataloader.num_workers=0',
+                   'test_dataloader.persistent_workers=False',
+                   cwd=builtin_workspace)
+    assert 'coco/segm_mAP:' in out.stdout + out.stderr
+
+
+@pytest.mark.slow
+def test_custom_dataset_with_user_classes(builtin_workspace, config_path,
+                                          tmp_path):
+    """A user's own COCO-format data with two classes of their naming."""
+    data = tmp_path / 'mydata'
+    shutil.copytree(builtin_workspace / 'data/builtin/images', data / 'images')
+    names = {1: 'coin', 2: 'tile'}
+    for split in ('training', 'validation'):
+        with open(builtin_workspace / f'data/builtin/instances_{split}.json') as f:
+            coco = json.load(f)
+        coco['categories'] = [dict(id=i, name=n) for i, n in names.items()]
+        coco['annotations'] = [a for a in coco['annotations']
+                               if a['category_id'] in names]
+        with open(data / f'{split}.json', 'w') as f:
+            json.dump(coco, f)
+    user_cfg = tmp_path / 'my_retinanet.py'
+    user_cfg.write_text(
+        f"_base_ = {config_path(RETINANET)!r}\n"
+        f"data_root = '{data}/'\n"
+        "metainfo = dict(classes=('coin', 'tile'))\n"
+        "model = dict(bbox_head=dict(num_classes=2))\n"
+        "train_dataloader = dict(dataset=dict(data_root=data_root, "
+        "metainfo=metainfo, ann_file='training.json'))\n"
+        "val_dataloader = dict(dataset=dict(data_root=data_root, "
+        "metainfo=metainfo, ann_file='validation.json'))\n"
+        "test_dataloader = val_dataloader\n"
+        "val_evaluator = dict(ann_file=data_root + 'validation.json')\n"
+        "test_evaluator = val_evaluator\n")
+    fast = [o.replace('max_epochs=2', 'max_epochs=1').replace(
+        'val_interval=2', 'val_interval=1') for o in FAST]
+    out = run_tool('train.py', user_cfg, '--work-dir', tmp_path / 'work',
+                   '--cfg-options', *fast, cwd=tmp_path)
+    assert 'coco/bbox_mAP:' in out.stdout + out.stderr
+    ckpt = load_file(str(tmp_path / 'work/epoch_1.pth'))
+    assert ckpt['meta']['dataset_meta']['classes'] == ('coin', 'tile')
+    assert ckpt['state_dict']['bbox_head.retina_cls.weight'].shape[0] == 2 * 9
+
+
+@pytest.mark.parametrize('missing', ['annotation', 'image'])
+def test_missing_data_names_the_path(builtin_workspace, config_path, tmp_path,
+                                     missing):
+    ws = tmp_path / 'ws'
+    shutil.copytree(builtin_workspace / 'data', ws / 'data')
+    if missing == 'annotation':
+        gone = ws / 'data/builtin/instances_training.json'
+    else:
+        gone = ws / 'data/builtin/images/training/0003.jpg'
+    gone.unlink()
+    out = run_tool('train.py', config_path(RETINANET), '--work-dir',
+                   tmp_path / 'work', '--cfg-options', *FAST, cwd=ws,
+                   check=False)
+    assert out.returncode != 0
+    assert str(gone.relative_to(ws)) in out.stderr
+
+
+def test_converter_on_official_layout(tmp_path):
+    """An mmdet 2.x-era checkpoint becomes one mmdet 3.x reads directly."""
+    from mmconvmlp import ConvMLP
+    backbone = ConvMLP(arch='s').state_dict()
+    official = {
+        'meta': {'mmcv_version': '1.3.8', 'CLASSES': ('person', 'bicycle'),
+                 'epoch': 12},
+        'state_dict': {**{f'backbone.{k}': v for k, v in backbone.items()},
+                       'bbox_head.retina_cls.weight': torch.zeros(18, 256, 3, 3)},
+        'optimizer': {'state': {}, 'param_groups': []},
+    }
+    src, dst = tmp_path / 'official.pth', tmp_path / 'converted.pth'
+    torch.save(official, src)
+    out = run_tool('model_converters/convert_official.py', src, dst,
+                   cwd=tmp_path)
+    assert 'classes: 2' in out.stdout
+    converted = load_file(str(dst))
+    assert converted['meta']['dataset_meta']['classes'] == ['person',
+                                                           'bicycle']
+    assert 'optimizer' not in converted
+    assert converted['state_dict'].keys() == official['state_dict'].keys()
