@@ -1,5 +1,7 @@
 # The two commands a newcomer runs. Each installs what it needs into .venv
 # (tools/install_env.sh; quick when everything is already there).
+SHELL  := /bin/bash
+.SHELLFLAGS := -o pipefail -c
 VENV   ?= .venv
 PYTHON := $(VENV)/bin/python
 STAMP  := $(VENV)/.mmconvmlp-installed
@@ -21,9 +23,18 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(PYTHON) -m pytest tests -m "not slow"
 
+DEMO_CONFIG := configs/detection/retinanet_convmlp_s_builtin.py
+DEMO_DIR    := work_dirs/demo
+
 ## Build the built-in dataset, train RetinaNet-ConvMLP-S on it, evaluate, draw.
 demo: $(STAMP)
-	$(PYTHON) tools/run_demo.py
+	$(PYTHON) tools/dataset_converters/make_builtin.py data/builtin
+	$(PYTHON) tools/train.py $(DEMO_CONFIG) --work-dir $(DEMO_DIR)
+	$(PYTHON) tools/test.py $(DEMO_CONFIG) $$(cat $(DEMO_DIR)/last_checkpoint) \
+		--work-dir $(DEMO_DIR) --show-dir $(CURDIR)/$(DEMO_DIR)/vis \
+		2>&1 | tee $(DEMO_DIR)/test.log
+	@grep -o "coco/bbox_mAP: [0-9.]*" $(DEMO_DIR)/test.log | sed 's/^/demo result: /'
+	@echo "predictions drawn on the validation images: $(DEMO_DIR)/vis/"
 
 clean:
 	rm -rf $(VENV) work_dirs data/builtin

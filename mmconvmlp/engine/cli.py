@@ -9,7 +9,7 @@ import inspect
 import os
 import os.path as osp
 
-from mmengine.config import Config, ConfigDict, DictAction
+from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 

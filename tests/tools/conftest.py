@@ -11,7 +11,7 @@ from mmconvmlp.datasets import make_builtin_dataset
 REPO = Path(__file__).resolve().parents[2]
 
 
-def run_tool(script, *args, cwd, check=True, timeout=600):
+def _run_tool(script, *args, cwd, check=True, timeout=600):
     """Run ``tools/<script>`` in a fresh interpreter; return the result."""
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS='2')
     proc = subprocess.run(
@@ -37,3 +37,15 @@ def builtin_workspace(tmp_path_factory):
 def config_path():
     """Absolute path of a config under configs/."""
     return lambda rel: str(REPO / 'configs' / rel)
+
+
+@pytest.fixture
+def run_tool():
+    """``run_tool(script, *args, cwd=..., check=True)`` runs tools/<script>."""
+    return _run_tool
+
+
+@pytest.fixture
+def repo_root():
+    """The repository's root directory."""
+    return REPO

@@ -8,8 +8,6 @@ import torch
 
 from mmconvmlp.checkpoint import load_file
 
-from .conftest import run_tool
-
 RETINANET = 'detection/retinanet_convmlp_s_builtin.py'
 FAST = ['train_cfg.max_epochs=2', 'train_cfg.val_interval=2',
         'train_dataloader.num_workers=0', 'val_dataloader.num_workers=0',
@@ -20,7 +18,7 @@ FAST = ['train_cfg.max_epochs=2', 'train_cfg.val_interval=2',
 
 
 @pytest.mark.slow
-def test_train_resume_test_demo(builtin_workspace, config_path, tmp_path):
+def test_train_resume_test_demo(run_tool, builtin_workspace, config_path, tmp_path):
     ws, cfg = builtin_workspace, config_path(RETINANET)
     work = tmp_path / 'work'
     run_tool('train.py', cfg, '--work-dir', work, '--cfg-options', *FAST,
@@ -63,7 +61,7 @@ def test_train_resume_test_demo(builtin_workspace, config_path, tmp_path):
 
 
 @pytest.mark.slow
-def test_mask_rcnn_trains_and_tests(builtin_workspace, config_path, tmp_path):
+def test_mask_rcnn_trains_and_tests(run_tool, builtin_workspace, config_path, tmp_path):
     cfg = config_path('detection/mask_rcnn_convmlp_s_builtin.py')
     fast = [o.replace('max_epochs=2', 'max_epochs=1').replace(
         'val_interval=2', 'val_interval=1') for o in FAST]
@@ -77,7 +75,7 @@ def test_mask_rcnn_trains_and_tests(builtin_workspace, config_path, tmp_path):
 
 
 @pytest.mark.slow
-def test_custom_dataset_with_user_classes(builtin_workspace, config_path,
+def test_custom_dataset_with_user_classes(run_tool, builtin_workspace, config_path,
                                           tmp_path):
     """A user's own COCO-format data with two classes of their naming."""
     data = tmp_path / 'mydata'
@@ -115,7 +113,7 @@ def test_custom_dataset_with_user_classes(builtin_workspace, config_path,
 
 
 @pytest.mark.parametrize('missing', ['annotation', 'image'])
-def test_missing_data_names_the_path(builtin_workspace, config_path, tmp_path,
+def test_missing_data_names_the_path(run_tool, builtin_workspace, config_path, tmp_path,
                                      missing):
     ws = tmp_path / 'ws'
     shutil.copytree(builtin_workspace / 'data', ws / 'data')
@@ -131,7 +129,7 @@ def test_missing_data_names_the_path(builtin_workspace, config_path, tmp_path,
     assert str(gone.relative_to(ws)) in out.stderr
 
 
-def test_converter_on_official_layout(tmp_path):
+def test_converter_on_official_layout(run_tool, tmp_path):
     """An mmdet 2.x-era checkpoint becomes one mmdet 3.x reads directly."""
     from mmconvmlp import ConvMLP
     backbone = ConvMLP(arch='s').state_dict()

@@ -1,0 +1,126 @@
+"""optimize_for_inference: same outputs, on the backbone and whole models."""
+import pytest
+import torch
+from mmdet.testing import demo_mm_inputs
+
+from mmconvmlp import ConvMLP
+from mmconvmlp.deploy import fold_layer_norm, optimize_for_inference
+
+
+def _max_rel_error(outs, refs):
+    return max(((a.float() - b).abs().max() / b.abs().max()).item()
+               for a, b in zip(outs, refs))
+
+
+def test_fold_layer_norm_is_exact():
+    torch.manual_seed(0)
+    norm, linear = torch.nn.LayerNorm(16), torch.nn.Linear(16, 8)
+    torch.nn.init.normal_(norm.weight)
+    torch.nn.init.normal_(norm.bias)
+    x = torch.randn(4, 5, 16)
+    expected = linear(norm(x))
+    plain = fold_layer_norm(norm, linear)
+    assert not plain.elementwise_affine
+    torch.testing.assert_close(linear(plain(x)), expected, rtol=1e-5,
+                               atol=1e-5)
+
+
+@pytest.mark.parametrize('channels_last', [True, False])
+def test_backbone_same_outputs_fp32(model_pair, channels_last):
+    model, _ = model_pair('s', out_indices=(0, 1, 2, 3, 4))
+    fast = optimize_for_inference(model, channels_last=channels_last)
+    x = torch.randn(1, 3, 131, 97)
+    with torch.no_grad():
+        refs, outs = model(x), fast(x)
+    assert [o.shape for o in outs] == [r.shape for r in refs]
+    assert _max_rel_error(outs, refs) < 1e-4
+    # the original model is untouched
+    assert model.tokenizer.block[1].__class__.__name__ == 'BatchNorm2d'
+
+
+def test_backbone_bf16_close(model_pair):
+    model, _ = model_pair('s')
+    fast = optimize_for_inference(model, bf16=True)
+    x = torch.randn(1, 3, 96, 128)
+    with torch.no_grad():
+        refs, outs = model(x), fast(x)
+    assert all(o.dtype == torch.float32 for o in outs)
+    assert _max_rel_error(outs, refs) < 5e-2
+
+
+def test_compile_path_same_outputs():
+    """The torch.compile path (the one a GPU run takes) on a tiny arch."""
+    torch.manual_seed(0)
+    arch = dict(blocks=[1, 1], dims=[16, 16], mlp_ratios=[1, 1], channels=8,
+                n_conv_blocks=1)
+    model = ConvMLP(arch=arch).eval()
+    fast = optimize_for_inference(model, compile=True)
+    x = torch.randn(1, 3, 32, 32)
+    with torch.no_grad():
+        refs, outs = model(x), fast(x)
+    assert _max_rel_error(outs, refs) < 1e-4
+
+
+def test_refuses_models_without_convmlp():
+    with pytest.raises(TypeError, match='contains no ConvMLP'):
+        optimize_for_inference(torch.nn.Conv2d(3, 3, 1))
+
+
+def _build(config, **test_cfg):
+    import os.path as osp
+
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    cfg = Config.fromfile(osp.join(osp.dirname(__file__), '..', 'configs',
+                                   config))
+    cfg.model.test_cfg.update(test_cfg)
+    init_default_scope(cfg.default_scope)
+    registry = __import__(f'{cfg.default_scope}.registry',
+                          fromlist=['MODELS']).MODELS
+    torch.manual_seed(0)
+    model = registry.build(cfg.model)
+    model.backbone.init_cfg = None
+    model.init_weights()
+    return model.eval()
+
+
+def test_retinanet_same_detections():
+    # random weights score low: keep every box, so there is much to compare
+    model = _build('detection/retinanet_convmlp_s.py', score_thr=0.)
+    fast = optimize_for_inference(model)
+    packed = demo_mm_inputs(1, image_shapes=(3, 160, 224), num_items=[1])
+    data = model.data_preprocessor(packed, False)
+    with torch.no_grad():
+        raw_ref = model.bbox_head(model.extract_feat(data['inputs']))
+        raw = fast.bbox_head(fast.extract_feat(data['inputs']))
+        ref = model.test_step(packed)[0].pred_instances
+        out = fast.test_step(packed)[0].pred_instances
+    for outs, refs in zip(raw, raw_ref):  # class scores, box deltas
+        assert _max_rel_error(outs, refs) < 1e-4
+    assert len(out.scores) == len(ref.scores) == 100
+    torch.testing.assert_close(out.scores, ref.scores, rtol=1e-4, atol=1e-6)
+    # Near-equal scores of an untrained head may swap places: compare the
+    # detections as sets, each box to its closest same-label box.
+    for box, label in zip(out.bboxes, out.labels):
+        same = ref.bboxes[ref.labels == label]
+        gap = (same - box).abs().max(dim=1).values.min()
+        assert gap <= 1e-4 * box.abs().max() + 1e-3
+
+
+def test_semantic_fpn_same_masks():
+    from mmengine.model import revert_sync_batchnorm
+    from mmseg.structures import SegDataSample
+    model = revert_sync_batchnorm(_build(
+        'segmentation/semantic_fpn_convmlp_s.py'))
+    fast = optimize_for_inference(model)
+    image = torch.randint(0, 256, (3, 120, 150), dtype=torch.uint8)
+    sample = SegDataSample(metainfo=dict(
+        img_shape=(120, 150), ori_shape=(120, 150), pad_shape=(120, 150)))
+    data = dict(inputs=[image], data_samples=[sample])
+    with torch.no_grad():
+        ref = model.test_step(data)[0]
+        out = fast.test_step(data)[0]
+    logits_ref, logits = ref.seg_logits.data, out.seg_logits.data
+    assert _max_rel_error([logits], [logits_ref]) < 1e-4
+    agree = (out.pred_sem_seg.data == ref.pred_sem_seg.data).float().mean()
+    assert agree > 0.999

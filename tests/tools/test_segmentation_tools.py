@@ -1,0 +1,56 @@
+"""train.py, --resume and test.py on segmentation; the benchmark tool."""
+import subprocess
+import sys
+
+import pytest
+
+from mmconvmlp.checkpoint import load_file
+
+SEM_FPN = 'segmentation/semantic_fpn_convmlp_s_builtin.py'
+FAST = ['train_dataloader.num_workers=0', 'val_dataloader.num_workers=0',
+        'test_dataloader.num_workers=0',
+        'train_dataloader.persistent_workers=False',
+        'val_dataloader.persistent_workers=False',
+        'test_dataloader.persistent_workers=False',
+        'train_dataloader.batch_size=2', 'default_hooks.checkpoint.interval=2']
+
+
+@pytest.mark.slow
+def test_train_resume_test(run_tool, builtin_workspace, config_path, tmp_path):
+    ws, cfg = builtin_workspace, config_path(SEM_FPN)
+    work = tmp_path / 'work'
+    run_tool('train.py', cfg, '--work-dir', work, '--cfg-options', *FAST,
+             'train_cfg.max_iters=4', 'train_cfg.val_interval=4', cwd=ws)
+    assert (work / 'iter_4.pth').is_file()
+    out = run_tool('train.py', cfg, '--work-dir', work, '--resume',
+                   '--cfg-options', *FAST, 'train_cfg.max_iters=6',
+                   'train_cfg.val_interval=6', cwd=ws)
+    log = out.stdout + out.stderr
+    assert 'resumed epoch: 0, iter: 4' in log
+    assert 'Iter(train) [6/6]' in log and 'Iter(train) [2/6]' not in log
+    assert load_file(str(work / 'iter_6.pth'))['meta']['iter'] == 6
+    out = run_tool('test.py', cfg, work / 'iter_6.pth', '--work-dir',
+                   tmp_path / 'test', '--out', tmp_path / 'pred',
+                   '--cfg-options', *FAST[:6], cwd=ws)
+    assert 'mIoU:' in out.stdout + out.stderr
+    assert len(list((tmp_path / 'pred').glob('*.png'))) == 4
+
+
+@pytest.mark.slow
+def test_benchmark_tool_covers_every_model(repo_root, tmp_path):
+    cmd = [sys.executable, str(repo_root / 'tools/analysis_tools/benchmark_seg.py'),
+           '--out-dir', str(tmp_path), '--sizes', '64x96', '--repeats', '1']
+    out = subprocess.run(cmd, cwd=repo_root, capture_output=True, text=True,
+                         check=True, timeout=900).stdout
+    table = (tmp_path / 'benchmark_seg.md').read_text()
+    for model in ('ConvMLP-S', 'ConvMLP-M', 'ConvMLP-L', 'ResNet-50 (mmseg)'):
+        rows = [r for r in table.splitlines() if r.startswith(f'| {model} |')]
+        assert len(rows) == 2  # backbone and whole model
+        for row in rows:
+            cells = [c.strip() for c in row.strip('|').split('|')]
+            latency, fps, flops, params = (float(cells[i]) for i in
+                                           (3, 4, 6, 7))
+            assert latency > 0 and fps > 0 and flops > 0 and params > 0
+    assert 'paper mIoU (not measured)' in table
+    assert (tmp_path / 'benchmark_seg.png').stat().st_size > 0
+    assert 'ConvMLP-S' in out

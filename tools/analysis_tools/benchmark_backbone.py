@@ -1,0 +1,256 @@
+"""Benchmark ConvMLP inference and training paths side by side, in one run.
+
+    python tools/analysis_tools/benchmark_backbone.py [--archs s m l]
+        [--sizes 224x224 800x1216] [--repeats 5] [--compile] [--end-to-end]
+
+For each arch and size it times, on the same weights and input: the
+straightforward implementation (mmconvmlp.reference: the paper's code as
+plain eager PyTorch), our default module, ``optimize_for_inference`` in
+float32 and in bf16, and mmdet's ResNet-50; it prints latency (median after
+warm-up; CUDA events on a GPU), achieved GFLOP/s (2 x the multiply-adds of
+mmengine's counter, per second), each path's speed-up over the
+straightforward one and its max relative error against our eager module.
+Then the training step (forward + backward, 512x512, batch 2) of the
+reference and the default module, and peak memory with and without
+``with_cp``; with ``--end-to-end``, RetinaNet and Semantic FPN predict steps
+at 800x1216, stock against optimized.
+"""
+import argparse
+
+import torch
+
+from mmconvmlp.benchmarking import (complexity, markdown_table,
+                                    measure_latency, measure_peak_memory,
+                                    run_isolated)
+
+
+def _max_rel_error(outs, refs):
+    return max(((a.float() - b.float()).abs().max() / b.float().abs().max()
+                ).item() for a, b in zip(outs, refs))
+
+
+def _models(arch, device):
+    """Our ConvMLP and the reference with identical, non-trivial weights."""
+    from mmconvmlp import ConvMLP
+    from mmconvmlp.reference import ReferenceConvMLP
+    torch.manual_seed(0)
+    model = ConvMLP(arch=arch)
+    model.init_weights()
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.normal_(0, 0.1)
+                m.running_var.uniform_(0.5, 1.5)
+    ref = ReferenceConvMLP(arch)
+    ref.load_state_dict(model.state_dict())
+    return model.to(device).eval(), ref.to(device).eval()
+
+
+def _resnet50(device):
+    from mmengine.registry import init_default_scope
+    init_default_scope('mmdet')
+    from mmdet.registry import MODELS
+    return MODELS.build(dict(type='ResNet', depth=50, out_indices=(0, 1, 2, 3),
+                             norm_eval=True)).to(device).eval()
+
+
+def inference_rows(arch, height, width, device, repeats, compile):
+    """Latency, GFLOP/s, speed-up and error of each inference path."""
+    from mmconvmlp.deploy import optimize_for_inference
+    model, ref = _models(arch, device)
+    x = torch.randn(1, 3, height, width, device=device)
+    macs, _ = complexity(model, (x, ))
+    paths = {
+        'straightforward (reference)': ref,
+        'default module': model,
+        'optimized fp32': optimize_for_inference(model),
+        'optimized bf16': optimize_for_inference(model, bf16=True),
+    }
+    if compile:
+        paths['optimized fp32 + compile'] = optimize_for_inference(
+            model, compile=True)
+        paths['optimized bf16 + compile'] = optimize_for_inference(
+            model, bf16=True, compile=True)
+    rows = []
+    with torch.no_grad():
+        expected = model(x)
+        for name, net in paths.items():
+            latency = measure_latency(lambda: net(x), repeats=repeats,
+                                      warmup=2, device=device)
+            rows.append(dict(path=name, latency=latency * 1e3,
+                             gflops=2 * macs / latency / 1e9,
+                             error=_max_rel_error(net(x), expected)))
+        r50 = _resnet50(device)
+        r50_macs, _ = complexity(r50, (x, ))
+        latency = measure_latency(lambda: r50(x), repeats=repeats, warmup=2,
+                                  device=device)
+        rows.append(dict(path='mmdet ResNet-50', latency=latency * 1e3,
+                         gflops=2 * r50_macs / latency / 1e9))
+    base = rows[0]['latency']
+    for row in rows:
+        row.update(arch=arch, size=f'{height}x{width}',
+                   speedup=base / row['latency'])
+    return rows
+
+
+def train_step_time(arch, impl, device, repeats, height=512, width=512,
+                    batch=2):
+    """Seconds of one forward + backward of ``impl`` ('reference' or
+    'default') on a ``batch`` of random images."""
+    model, ref = _models(arch, device)
+    net = (ref if impl == 'reference' else model).train()
+    x = torch.randn(batch, 3, height, width, device=device)
+
+    def step():
+        net.zero_grad(set_to_none=True)
+        sum(o.float().mean() for o in net(x)).backward()
+
+    return measure_latency(step, repeats=repeats, warmup=1, device=device)
+
+
+def train_peak_memory(arch, with_cp, device, height=512, width=512, batch=2):
+    """Peak MiB of one forward + backward, with or without with_cp (run it
+    in a fresh process on the CPU: see mmconvmlp.benchmarking)."""
+    from mmconvmlp import ConvMLP
+    torch.manual_seed(0)
+    net = ConvMLP(arch=arch, with_cp=with_cp).to(device).train()
+    x = torch.randn(batch, 3, height, width, device=device)
+
+    def step():
+        sum(o.mean() for o in net(x.requires_grad_())).backward()
+
+    return measure_peak_memory(step, device)
+
+
+def end_to_end_rows(device, repeats, height=800, width=1216):
+    """Predict-step latency of whole RetinaNet / Semantic FPN (ConvMLP-S),
+    stock eager against optimize_for_inference, and their agreement."""
+    import os.path as osp
+
+    from mmengine.config import Config
+    from mmengine.model import revert_sync_batchnorm
+    from mmengine.registry import init_default_scope
+
+    from mmconvmlp.deploy import optimize_for_inference
+    root = osp.join(osp.dirname(__file__), '..', '..', 'configs')
+    rows = []
+    for name, config in (('RetinaNet-ConvMLP-S',
+                          'detection/retinanet_convmlp_s.py'),
+                         ('Semantic FPN-ConvMLP-S',
+                          'segmentation/semantic_fpn_convmlp_s.py')):
+        cfg = Config.fromfile(osp.join(root, config))
+        init_default_scope(cfg.default_scope)
+        registry = __import__(f'{cfg.default_scope}.registry',
+                              fromlist=['MODELS']).MODELS
+        cfg.model.backbone.init_cfg = None
+        torch.manual_seed(0)
+        model = revert_sync_batchnorm(registry.build(cfg.model))
+        model.init_weights()
+        model = model.to(device).eval()
+        fast = optimize_for_inference(model)
+        data = _predict_batch(cfg.default_scope, height, width)
+        with torch.no_grad():
+            stock = measure_latency(lambda: model.test_step(data),
+                                    repeats=repeats, warmup=1, device=device)
+            opt = measure_latency(lambda: fast.test_step(data),
+                                  repeats=repeats, warmup=1, device=device)
+            agreement = _agreement(cfg.default_scope, model.test_step(data)[0],
+                                   fast.test_step(data)[0])
+        rows.append(dict(model=name, size=f'{height}x{width}',
+                         stock=stock * 1e3, optimized=opt * 1e3,
+                         speedup=stock / opt, agreement=agreement))
+    return rows
+
+
+def _predict_batch(scope, height, width):
+    torch.manual_seed(0)
+    image = torch.randint(0, 256, (3, height, width), dtype=torch.uint8)
+    meta = dict(img_shape=(height, width), ori_shape=(height, width),
+                pad_shape=(height, width), scale_factor=(1., 1.))
+    if scope == 'mmseg':
+        from mmseg.structures import SegDataSample
+        sample = SegDataSample(metainfo=meta)
+    else:
+        from mmdet.structures import DetDataSample
+        sample = DetDataSample(metainfo=dict(meta, img_id=0))
+    return dict(inputs=[image], data_samples=[sample])
+
+
+def _agreement(scope, ref, out):
+    """Detection: max relative score/box difference; segmentation: the
+    fraction of pixels with the same label."""
+    if scope == 'mmseg':
+        return (out.pred_sem_seg.data == ref.pred_sem_seg.data).float().mean(
+        ).item()
+    a, b = out.pred_instances, ref.pred_instances
+    if len(a.scores) != len(b.scores) or not torch.equal(a.labels, b.labels):
+        return float('inf')
+    return max(_max_rel_error([a.scores], [b.scores]),
+               _max_rel_error([a.bboxes], [b.bboxes]))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--archs', nargs='+', default=['s', 'm', 'l'])
+    parser.add_argument('--sizes', nargs='+', default=['224x224', '800x1216'])
+    parser.add_argument('--repeats', type=int, default=5)
+    parser.add_argument('--compile', action='store_true',
+                        help='also time torch.compile of the optimized model')
+    parser.add_argument('--end-to-end', action='store_true',
+                        help='also time whole RetinaNet / Semantic FPN')
+    parser.add_argument('--train-arch', default='s')
+    parser.add_argument('--device',
+                        default='cuda' if torch.cuda.is_available() else 'cpu')
+    args = parser.parse_args()
+    import mmconvmlp  # noqa: F401
+    device = args.device
+    header = (f'{device}, {torch.get_num_threads()} threads, torch '
+              f'{torch.__version__}, batch 1, median of {args.repeats}')
+    print(f'# ConvMLP backbone benchmark ({header})\n')
+
+    rows = []
+    for arch in args.archs:
+        for size in args.sizes:
+            height, width = map(int, size.lower().split('x'))
+            rows += inference_rows(arch, height, width, device, args.repeats,
+                                   args.compile)
+    print(markdown_table(rows, [
+        ('arch', 'arch', '{}'), ('size', 'H×W', '{}'), ('path', 'path', '{}'),
+        ('latency', 'latency (ms)', '{:.1f}'),
+        ('gflops', 'GFLOP/s', '{:.0f}'),
+        ('speedup', 'vs straightforward', '{:.2f}×'),
+        ('error', 'max rel. error vs eager', '{:.1e}')]))
+
+    ref_step = train_step_time(args.train_arch, 'reference', device,
+                               args.repeats)
+    ours_step = train_step_time(args.train_arch, 'default', device,
+                                args.repeats)
+    measure = run_isolated if device == 'cpu' else (lambda f, *a: f(*a))
+    plain = measure(train_peak_memory, args.train_arch, False, device)
+    cp = measure(train_peak_memory, args.train_arch, True, device)
+    print(f'\n## Training step, ConvMLP-{args.train_arch.upper()}, 512×512, '
+          'batch 2\n')
+    print(markdown_table([
+        dict(what='fwd+bwd, straightforward', value=ref_step * 1e3),
+        dict(what='fwd+bwd, default module', value=ours_step * 1e3,
+             ratio=ref_step / ours_step),
+        dict(what='peak memory without with_cp (MiB)', value=plain),
+        dict(what='peak memory with with_cp (MiB)', value=cp,
+             ratio=cp / plain),
+    ], [('what', 'measure', '{}'), ('value', 'ms / MiB', '{:.0f}'),
+        ('ratio', 'ratio', '{:.2f}')]))
+
+    if args.end_to_end:
+        print('\n## Predict step of whole models, stock eager vs '
+              'optimize_for_inference (fp32)\n')
+        print(markdown_table(end_to_end_rows(device, args.repeats), [
+            ('model', 'model', '{}'), ('size', 'H×W', '{}'),
+            ('stock', 'stock (ms)', '{:.0f}'),
+            ('optimized', 'optimized (ms)', '{:.0f}'),
+            ('speedup', 'speed-up', '{:.2f}×'),
+            ('agreement', 'max rel. diff (det) / same pixels (seg)',
+             '{:.2e}')]))
+
+
+if __name__ == '__main__':
+    main()
