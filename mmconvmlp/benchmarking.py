@@ -126,6 +126,18 @@ class _EncodeDecode(torch.nn.Module):
         return self.segmentor.encode_decode(x, self.metas)
 
 
+def resolve_config(path):
+    """A config path; ``'mmseg::x.py'`` / ``'mmdet::x.py'`` name the configs
+    that the installed package ships under ``<package>/.mim/configs``."""
+    if '::' not in path:
+        return path
+    import importlib
+    import os.path as osp
+    package, rel = path.split('::', 1)
+    root = osp.dirname(importlib.import_module(package).__file__)
+    return osp.join(root, '.mim', 'configs', rel)
+
+
 def measure_segmentor(config, height, width, part='whole', device='cpu',
                       repeats=3):
     """Measure a segmentation config's model on one random image.
@@ -142,7 +154,7 @@ def measure_segmentor(config, height, width, part='whole', device='cpu',
     from mmengine.config import Config
     from mmengine.model import revert_sync_batchnorm
     from mmengine.registry import init_default_scope
-    cfg = Config.fromfile(config)
+    cfg = Config.fromfile(resolve_config(config))
     init_default_scope('mmseg')
     from mmseg.registry import MODELS
     cfg.model.pop('pretrained', None)

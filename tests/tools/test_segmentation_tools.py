@@ -12,7 +12,8 @@ FAST = ['train_dataloader.num_workers=0', 'val_dataloader.num_workers=0',
         'train_dataloader.persistent_workers=False',
         'val_dataloader.persistent_workers=False',
         'test_dataloader.persistent_workers=False',
-        'train_dataloader.batch_size=2', 'default_hooks.checkpoint.interval=2']
+        'train_dataloader.batch_size=2', 'default_hooks.checkpoint.interval=2',
+        'default_hooks.logger.interval=1']
 
 
 @pytest.mark.slow
