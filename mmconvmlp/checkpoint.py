@@ -69,9 +69,7 @@ def _safe_globals():
     """The non-tensor types mmengine's checkpoints hold, by their own names."""
     from mmengine.logging.history_buffer import HistoryBuffer
     multiarray = getattr(np, '_core', getattr(np, 'core', None)).multiarray
-    dtype_types = [type(np.dtype(t)) for t in
-                   (np.float64, np.float32, np.float16, np.int64, np.int32,
-                    np.int8, np.uint8, np.bool_)]
+    dtype_types = [getattr(np.dtypes, name) for name in np.dtypes.__all__]
     return [HistoryBuffer, np.ndarray, np.dtype, multiarray._reconstruct,
             multiarray.scalar, *dtype_types,
             (_history_buffer_attribute, 'builtins.getattr')]

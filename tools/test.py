@@ -3,18 +3,20 @@
 Evaluates with the config's test evaluator (COCO bbox/segm mAP or mIoU).
 Flags as in mmdet's tools/test.py; see ``--help``.
 """
-import mmconvmlp  # noqa: F401  (registers ConvMLP, safe checkpoint loading)
-from mmconvmlp.engine.cli import (add_detection_dump, build_runner,
-                                  configure_test, load_config, test_parser)
+import functools
+
+import mmconvmlp  # noqa: F401  (registers ConvMLP, safe checkpoint I/O)
+from mmconvmlp.engine.cli import (add_detection_dump, configure_test,
+                                  load_config, run, test_parser)
 
 
 def main():
     args = test_parser().parse_args()
     cfg = configure_test(load_config(args), args)
-    runner = build_runner(cfg)
+    dump = None
     if args.out and cfg.default_scope != 'mmseg':
-        add_detection_dump(runner, args.out)
-    runner.test()
+        dump = functools.partial(add_detection_dump, out=args.out)
+    run(cfg, 'test', dump)
 
 
 if __name__ == '__main__':

@@ -12,6 +12,8 @@ import os.path as osp
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
+from .distributed import setup_cpu_distributed
+
 
 def _common_args(parser):
     parser.add_argument('config', help='config file path')
@@ -60,13 +62,14 @@ def test_parser():
 
 
 def check_cfg_options(cfg, options):
-    """Refuse ``--cfg-options`` keys that do not exist in ``cfg``.
+    """Refuse ``--cfg-options`` keys that look like typos.
 
     A mistyped key would otherwise silently add a new setting and leave the
-    intended one unchanged. New top-level keys are allowed only if they are
-    arguments of mmengine's ``Runner``; inside an existing dict, a new *last*
-    key is allowed (a constructor argument the config leaves at its default),
-    but every key on the way to it must exist.
+    intended one unchanged. A top-level key must exist in the config or be an
+    argument of mmengine's ``Runner``. Deeper down a new key is allowed (a
+    constructor argument that the config leaves at its default, such as
+    ``model.backbone.norm_cfg``; constructors reject unknown ones), unless it
+    is a near-spelling of a key that exists there.
 
     Raises:
         KeyError: naming the bad key, where it was looked up, and the closest
@@ -74,10 +77,8 @@ def check_cfg_options(cfg, options):
     """
     runner_args = set(inspect.signature(Runner.__init__).parameters)
     for full_key in options:
-        parts = full_key.split('.')
         node, path = cfg.to_dict(), []
-        for depth, part in enumerate(parts):
-            is_last = depth == len(parts) - 1
+        for part in full_key.split('.'):
             if isinstance(node, (list, tuple)) and part.isdigit():
                 if int(part) >= len(node):
                     raise KeyError(
@@ -88,18 +89,62 @@ def check_cfg_options(cfg, options):
             if not isinstance(node, dict):
                 raise KeyError(f'--cfg-options {full_key}: {".".join(path)} '
                                f'is a {type(node).__name__}, not a dict')
-            if part not in node:
-                if depth == 0 and part in runner_args:
-                    break
-                if is_last and depth > 0:
-                    break
-                where = '.'.join(path) or 'the top level of the config'
-                close = difflib.get_close_matches(part, list(node), n=3)
-                hint = f'; did you mean {", ".join(close)}?' if close else ''
-                raise KeyError(
-                    f'--cfg-options {full_key}: no key {part!r} in {where}'
-                    f'{hint}')
-            node, path = node[part], path + [part]
+            if part in node:
+                node, path = node[part], path + [part]
+                continue
+            close = difflib.get_close_matches(part, list(node), n=3,
+                                              cutoff=0.8)
+            if path and not close:
+                break  # a new setting
+            if not path and part in runner_args:
+                break
+            where = '.'.join(path) or 'the top level of the config'
+            hint = f'; did you mean {", ".join(close)}?' if close else ''
+            raise KeyError(
+                f'--cfg-options {full_key}: no key {part!r} in {where}{hint}')
+
+
+def check_neck_channels(cfg):
+    """Refuse a config whose neck expects other channels than the ConvMLP
+    backbone gives, naming the channels it should list."""
+    model = cfg.get('model', {})
+    backbone, neck = model.get('backbone', {}), model.get('neck')
+    if not isinstance(neck, dict) or 'in_channels' not in neck or not str(
+            backbone.get('type', '')).endswith('ConvMLP'):
+        return
+    from ..models import ConvMLP
+    args = {k: backbone[k] for k in ('arch', 'out_indices') if k in backbone}
+    expected = ConvMLP(**args).out_channels
+    if list(neck['in_channels']) != expected:
+        raise ValueError(
+            f'model.neck.in_channels={list(neck["in_channels"])} do not match '
+            f'the channels of the ConvMLP backbone (arch '
+            f'{args.get("arch", "s")!r}, out_indices '
+            f'{args.get("out_indices", "default")}): set '
+            f'model.neck.in_channels={expected}')
+
+
+def explain_data_error(cfg, err):
+    """If ``err`` came from an annotation file that is not valid JSON,
+    return an error naming that file; else None."""
+    import json
+    if not isinstance(err, json.JSONDecodeError):
+        return None
+    for split in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        dataset = (cfg.get(split) or {}).get('dataset', {})
+        ann_file = dataset.get('ann_file')
+        if not ann_file:
+            continue
+        path = osp.join(dataset.get('data_root') or '', ann_file)
+        try:
+            with open(path) as f:
+                json.load(f)
+        except json.JSONDecodeError as bad:
+            return ValueError(f'annotation file {path} ({split}) is not '
+                              f'valid JSON: {bad}')
+        except OSError:
+            continue
+    return None
 
 
 def load_config(args):
@@ -117,6 +162,7 @@ def load_config(args):
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    check_neck_channels(cfg)
     return cfg
 
 
@@ -171,11 +217,35 @@ def configure_test(cfg, args):
 
 
 def build_runner(cfg):
-    """Build the Runner the config asks for."""
+    """Build the Runner the config asks for.
+
+    Adds what the tools need beyond stock mmengine: gloo and a CPU DDP
+    wrapper when torchrun starts processes without GPUs, and
+    :class:`~mmconvmlp.engine.RandomStateHook` for exact resume.
+    """
+    setup_cpu_distributed(cfg)
+    hooks = list(cfg.get('custom_hooks', []))
+    if not any(h.get('type') == 'RandomStateHook' for h in hooks):
+        cfg.custom_hooks = hooks + [dict(type='RandomStateHook')]
     if 'runner_type' in cfg:
         from mmengine.registry import RUNNERS
         return RUNNERS.build(cfg)
     return Runner.from_cfg(cfg)
+
+
+def run(cfg, action, extra=None):
+    """Build the Runner and call ``action`` ('train' or 'test'), turning a
+    JSON error in an annotation file into one that names the file."""
+    try:
+        runner = build_runner(cfg)
+        if extra is not None:
+            extra(runner)
+        return getattr(runner, action)()
+    except Exception as err:
+        clear = explain_data_error(cfg, err)
+        if clear is None:
+            raise
+        raise clear from None
 
 
 def add_detection_dump(runner, out):

@@ -18,7 +18,8 @@ def cfg():
 
 @pytest.mark.parametrize('key', [
     'train_dataloader.batch_size', 'model.backbone.with_cp',
-    'train_dataloader.dataset.pipeline.2.scale', 'work_dir', 'randomness'])
+    'train_dataloader.dataset.pipeline.2.scale', 'work_dir', 'randomness',
+    'model.backbone.norm_cfg.type', 'train_dataloader.pin_memory'])
 def test_existing_or_argument_keys_pass(cfg, key):
     check_cfg_options(cfg, {key: 1})
 
@@ -28,6 +29,8 @@ def test_existing_or_argument_keys_pass(cfg, key):
      'of the config; did you mean train_dataloader'),
     ('model.backbon.arch', "no key 'backbon' in model; did you mean backbone"),
     ('optim_wraper', "no key 'optim_wraper'"),
+    ('model.backbone.archh', "no key 'archh' in model.backbone; did you mean "
+     'arch'),
     ('train_dataloader.dataset.pipeline.9.scale', 'has only 5 entries'),
 ])
 def test_typos_are_refused(cfg, key, message):
@@ -61,4 +64,16 @@ def test_missing_resume_file_is_named(tmp_path):
 def test_missing_config_is_named():
     args = train_parser().parse_args(['configs/nope.py'])
     with pytest.raises(FileNotFoundError, match='configs/nope.py'):
+        load_config(args)
+
+
+@pytest.mark.parametrize('option, expected', [
+    ('model.neck.in_channels=[256,512,1024,2048]', '[64, 128, 256, 512]'),
+    ('model.backbone.arch=l', '[96, 192, 384, 768]'),
+])
+def test_neck_channels_must_match_backbone(option, expected):
+    args = train_parser().parse_args([CONFIG, '--cfg-options', option])
+    with pytest.raises(ValueError, match=r'do not match the channels of the '
+                       r'ConvMLP backbone.*set model.neck.in_channels=' +
+                       expected.replace('[', r'\[').replace(']', r'\]')):
         load_config(args)

@@ -11,7 +11,8 @@ from mmconvmlp.checkpoint import load_file
 RETINANET = 'detection/retinanet_convmlp_s_builtin.py'
 # Tiny runs: an untrained model's scores are low, so keep every box for the
 # COCO metric to have something to count.
-FAST = ['train_cfg.max_epochs=2', 'model.test_cfg.score_thr=0.0', 'train_cfg.val_interval=2',
+FAST = ['train_cfg.max_epochs=2', 'model.test_cfg.score_thr=0.0',
+        'train_cfg.val_interval=2',
         'train_dataloader.num_workers=0', 'val_dataloader.num_workers=0',
         'test_dataloader.num_workers=0',
         'train_dataloader.persistent_workers=False',
@@ -115,21 +116,25 @@ def test_custom_dataset_with_user_classes(run_tool, builtin_workspace, config_pa
     assert ckpt['state_dict']['bbox_head.retina_cls.weight'].shape[0] == 2 * 9
 
 
-@pytest.mark.parametrize('missing', ['annotation', 'image'])
+@pytest.mark.parametrize('missing', ['annotation', 'image', 'not_json'])
 def test_missing_data_names_the_path(run_tool, builtin_workspace, config_path, tmp_path,
                                      missing):
     ws = tmp_path / 'ws'
     shutil.copytree(builtin_workspace / 'data', ws / 'data')
-    if missing == 'annotation':
-        gone = ws / 'data/builtin/instances_training.json'
-    else:
+    if missing == 'image':
         gone = ws / 'data/builtin/images/training/0003.jpg'
+    else:
+        gone = ws / 'data/builtin/instances_training.json'
     gone.unlink()
+    if missing == 'not_json':
+        gone.write_text('{"images": [')
     out = run_tool('train.py', config_path(RETINANET), '--work-dir',
                    tmp_path / 'work', '--cfg-options', *FAST, cwd=ws,
                    check=False)
     assert out.returncode != 0
     assert str(gone.relative_to(ws)) in out.stderr
+    if missing == 'not_json':
+        assert 'is not valid JSON' in out.stderr
 
 
 def test_converter_on_official_layout(run_tool, tmp_path):

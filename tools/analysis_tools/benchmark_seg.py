@@ -33,7 +33,8 @@ COLUMNS = [('model', 'model', '{}'), ('part', 'part', '{}'),
            ('size', 'H×W', '{}'), ('latency_ms', 'latency (ms)', '{:.1f}'),
            ('fps', 'images/s', '{:.2f}'), ('peak_mib', 'peak mem (MiB)',
                                             '{:.0f}'),
-           ('flops', 'GFLOPs (1 mult-add = 1)', '{:.1f}'), ('params', 'params (M)', '{:.2f}'),
+           ('flops', 'GFLOPs (1 mult-add = 1)', '{:.1f}'),
+           ('params', 'params (M)', '{:.2f}'),
            ('paper_miou', 'paper mIoU (not measured)', '{:.1f}')]
 
 

@@ -1,0 +1,83 @@
+"""Multi-process training on the CPU (gloo), which stock mmengine lacks.
+
+mmengine 0.10.7's ``pytorch`` launcher calls ``torch.cuda.set_device`` and
+defaults to NCCL, and its Runner wraps the model in DDP with ``device_ids``;
+all three fail on a machine without GPUs. :func:`setup_cpu_distributed`
+starts the process group on gloo first (so mmengine skips its own start) and
+selects :class:`CPUDistributedDataParallel`. :class:`SyncBatchNorm` (type
+``'SyncBN'``) all-reduces batch statistics over gloo on CPU processes and is
+torch's own on GPUs.
+"""
+import torch
+import torch.distributed as dist
+import torch.distributed.nn.functional as dist_fn
+from mmengine.model import MMDistributedDataParallel
+from mmengine.registry import MODEL_WRAPPERS, MODELS
+
+
+@MODEL_WRAPPERS.register_module()
+class CPUDistributedDataParallel(MMDistributedDataParallel):
+    """mmengine's DDP wrapper for models on the CPU: ``device_ids`` (which
+    the Runner always passes) are dropped, as DDP requires there."""
+
+    def __init__(self, module, device_ids=None, **kwargs):
+        super().__init__(module=module, device_ids=None, **kwargs)
+
+
+def setup_cpu_distributed(cfg):
+    """Prepare ``cfg`` for a torchrun launch on a machine without GPUs.
+
+    Does nothing unless ``cfg.launcher == 'pytorch'`` and CUDA is absent.
+    """
+    if cfg.launcher != 'pytorch' or torch.cuda.is_available():
+        return cfg
+    if not dist.is_initialized():
+        dist.init_process_group(backend='gloo')
+    cfg.env_cfg = dict(cfg.get('env_cfg', {}), dist_cfg=dict(backend='gloo'))
+    cfg.model_wrapper_cfg = dict(
+        type='CPUDistributedDataParallel', broadcast_buffers=False,
+        find_unused_parameters=cfg.get('find_unused_parameters', False))
+    return cfg
+
+
+class SyncBatchNorm(torch.nn.SyncBatchNorm):
+    """``torch.nn.SyncBatchNorm`` that also synchronises CPU processes.
+
+    On a GPU, or outside distributed training, it is torch's layer. In
+    distributed training on the CPU it sums each channel's count, sum and
+    sum of squares over all processes with a differentiable all-reduce, so
+    that forward and backward see the statistics of the global batch.
+    """
+
+    def forward(self, x):
+        """Normalise ``x`` (N, C, ...) with global batch statistics."""
+        if (x.device.type != 'cpu' or not self.training
+                or not dist.is_initialized() or dist.get_world_size() < 2):
+            return super().forward(x)
+        self._check_input_dim(x)
+        dims = [0] + list(range(2, x.dim()))
+        channels = x.shape[1]
+        count = x.new_full((1, ), x.numel() / channels)
+        stats = dist_fn.all_reduce(
+            torch.cat([x.sum(dims), (x * x).sum(dims), count]))
+        total = stats[-1]
+        mean = stats[:channels] / total
+        var = (stats[channels:2 * channels] / total - mean * mean).clamp(min=0)
+        if self.track_running_stats:
+            with torch.no_grad():
+                self.num_batches_tracked.add_(1)
+                momentum = (self.momentum if self.momentum is not None else
+                            1. / self.num_batches_tracked.item())
+                self.running_mean.lerp_(mean, momentum)
+                self.running_var.lerp_(var * total / (total - 1), momentum)
+        shape = [1, channels] + [1] * (x.dim() - 2)
+        y = (x - mean.view(shape)) * torch.rsqrt(var + self.eps).view(shape)
+        if self.affine:
+            y = y * self.weight.view(shape) + self.bias.view(shape)
+        return y
+
+
+def register_sync_bn():
+    """Make ``norm_cfg=dict(type='SyncBN')`` build :class:`SyncBatchNorm`."""
+    import mmcv.cnn  # noqa: F401  (mmcv registers its own 'SyncBN' first)
+    MODELS.register_module('SyncBN', module=SyncBatchNorm, force=True)
