@@ -23,6 +23,16 @@ class CPUDistributedDataParallel(MMDistributedDataParallel):
     def __init__(self, module, device_ids=None, **kwargs):
         super().__init__(module=module, device_ids=None, **kwargs)
 
+    def _passing_sync_batchnorm_handle(self, module):
+        """DDP refuses every SyncBatchNorm on the CPU; accept ours, which
+        synchronises over gloo."""
+        for layer in module.modules():
+            if (isinstance(layer, torch.nn.SyncBatchNorm)
+                    and not isinstance(layer, SyncBatchNorm)):
+                raise ValueError(
+                    f'{type(layer).__name__} only works on GPUs; use '
+                    "norm_cfg=dict(type='SyncBN') (mmconvmlp's) on the CPU")
+
 
 def setup_cpu_distributed(cfg):
     """Prepare ``cfg`` for a torchrun launch on a machine without GPUs.
