@@ -4,12 +4,11 @@ Shared by ``tools/analysis_tools/benchmark_seg.py`` and
 ``benchmark_backbone.py``. Every figure is measured on the machine it runs
 on: latency as the median of repeated runs after warm-up (CUDA events on a
 GPU), FLOPs and parameters from mmengine's complexity counter, peak memory as
-the growth of the process's peak RSS over a forward pass on the CPU (each
-measurement in its own process, see :func:`run_isolated`) or the CUDA
-allocator's peak on a GPU.
+the growth of the process's peak resident memory over a call on the CPU
+(each measurement in its own process, see :func:`run_isolated`) or the
+CUDA allocator's peak on a GPU.
 """
 import multiprocessing
-import resource
 import statistics
 import time
 
@@ -37,17 +36,29 @@ def measure_latency(fn, repeats=5, warmup=1, device='cpu'):
     return statistics.median(times)
 
 
-def peak_rss_mib():
-    """This process's peak resident memory so far, in MiB (Linux)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def _status_mib(field):
+    """A memory field of /proc/self/status (Linux), in MiB."""
+    with open('/proc/self/status') as f:
+        for line in f:
+            if line.startswith(field + ':'):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError(f'{field} not in /proc/self/status')
+
+
+def _reset_peak_rss():
+    """Reset the kernel's peak-RSS mark (VmHWM) to the current RSS."""
+    with open('/proc/self/clear_refs', 'w') as f:
+        f.write('5')
 
 
 def measure_peak_memory(fn, device='cpu'):
     """Peak memory ``fn()`` adds, in MiB.
 
-    On a GPU: the allocator's peak over the call. On the CPU: how far the
-    call raises the process's peak RSS, which is exact only in a process
-    that has not run anything larger before (use :func:`run_isolated`).
+    On a GPU: the allocator's peak over the call. On the CPU: the process's
+    peak resident memory during the call (the kernel's VmHWM, reset just
+    before) over its resident memory before. Memory that an earlier call
+    freed but the allocator kept can hide part of the growth, so measure
+    in a fresh process (:func:`run_isolated`).
     """
     if device.startswith('cuda'):
         torch.cuda.synchronize()
@@ -56,9 +67,10 @@ def measure_peak_memory(fn, device='cpu'):
         fn()
         torch.cuda.synchronize()
         return (torch.cuda.max_memory_allocated() - before) / 2**20
-    before = peak_rss_mib()
+    _reset_peak_rss()
+    before = _status_mib('VmRSS')
     fn()
-    return peak_rss_mib() - before
+    return _status_mib('VmHWM') - before
 
 
 def complexity(model, inputs):

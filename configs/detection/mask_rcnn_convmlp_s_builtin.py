@@ -1,12 +1,13 @@
 # Mask R-CNN-ConvMLP-S on the built-in dataset (see retinanet_convmlp_s_builtin).
 # Only data, image size and schedule differ from mask_rcnn_convmlp_s.py, plus
-# the random backbone initialisation an offline machine forces.
+# the random backbone initialisation an offline machine forces (with the
+# larger, clipped lr of retinanet_convmlp_s_builtin).
 _base_ = './mask_rcnn_convmlp_s.py'
 
 data_root = 'data/builtin/'
 metainfo = dict(classes=('disc', 'square', 'triangle'))
 image_size = (256, 256)
-max_epochs = 8
+max_epochs = 6
 
 model = dict(
     backbone=dict(init_cfg=None),
@@ -47,7 +48,8 @@ test_dataloader = val_dataloader
 val_evaluator = dict(ann_file=data_root + 'instances_validation.json')
 test_evaluator = val_evaluator
 
-optim_wrapper = dict(optimizer=dict(lr=1e-3))
+optim_wrapper = dict(
+    optimizer=dict(lr=3e-4), clip_grad=dict(max_norm=10, norm_type=2))
 train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0,

@@ -160,22 +160,22 @@ class ConvMLPStage(nn.Module):
     detection and segmentation code does.
 
     Args:
-        num_blocks (int): Number of :class:`ConvMLPBlock`.
         embed_dims (int): Channels of the blocks.
         out_channels (int | None): Channels after downsampling; ``None`` for
             the last stage, which keeps its resolution.
         mlp_ratio (float): Hidden width of the channel MLPs over ``embed_dims``.
-        drop_path_rates (Sequence[float]): One stochastic depth rate per block.
+        drop_path_rates (Sequence[float]): The stochastic depth rate of each
+            :class:`ConvMLPBlock`, one per block.
         with_cp (bool): Checkpoint each block to save activation memory.
     """
 
-    def __init__(self, num_blocks, embed_dims, out_channels, mlp_ratio,
-                 drop_path_rates, with_cp=False):
+    def __init__(self, embed_dims, out_channels, mlp_ratio, drop_path_rates,
+                 with_cp=False):
         super().__init__()
         self.with_cp = with_cp
         self.blocks = nn.ModuleList(
             ConvMLPBlock(embed_dims, int(embed_dims * mlp_ratio), rate)
-            for rate in drop_path_rates[:num_blocks])
+            for rate in drop_path_rates)
         self.downsample_mlp = (ConvDownsample(embed_dims, out_channels)
                                if out_channels is not None else nn.Identity())
 

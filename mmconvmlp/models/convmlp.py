@@ -101,8 +101,7 @@ class ConvMLP(BaseModule):
         for i, num_blocks in enumerate(blocks):
             rates = torch.linspace(0, drop_path_rate, num_blocks).tolist()
             self.stages.append(ConvMLPStage(
-                num_blocks, dims[i],
-                dims[i + 1] if i + 1 < len(blocks) else None,
+                dims[i], dims[i + 1] if i + 1 < len(blocks) else None,
                 mlp_ratios[i], rates, with_cp=with_cp))
 
         #: channels and stride of every map, indexed as in the table above

@@ -55,3 +55,20 @@ def test_benchmark_tool_covers_every_model(repo_root, tmp_path):
     assert 'paper mIoU (not measured)' in table
     assert (tmp_path / 'benchmark_seg.png').stat().st_size > 0
     assert 'ConvMLP-S' in out
+
+
+@pytest.mark.slow
+def test_backbone_benchmark_tool_prints_every_path(repo_root):
+    cmd = [sys.executable,
+           str(repo_root / 'tools/analysis_tools/benchmark_backbone.py'),
+           '--archs', 's', '--sizes', '64x96', '--repeats', '1',
+           '--train-size', '64x64', '--end-to-end', '--e2e-size', '96x128']
+    out = subprocess.run(cmd, cwd=repo_root, capture_output=True, text=True,
+                         check=True, timeout=900).stdout
+    for path in ('straightforward (reference)', 'default module',
+                 'optimized fp32', 'optimized bf16', 'mmdet ResNet-50',
+                 'fwd+bwd, default module', 'peak memory with with_cp',
+                 'RetinaNet-ConvMLP-S', 'Semantic FPN-ConvMLP-S'):
+        assert f'| {path} |' in out or f'| s | 64x96 | {path} |' in out
+    fp32 = next(r for r in out.splitlines() if '| optimized fp32 |' in r)
+    assert float(fp32.strip('|').split('|')[-1]) < 1e-4  # error vs eager

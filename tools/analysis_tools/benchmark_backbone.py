@@ -50,8 +50,10 @@ def _resnet50(device):
     from mmengine.registry import init_default_scope
     init_default_scope('mmdet')
     from mmdet.registry import MODELS
-    return MODELS.build(dict(type='ResNet', depth=50, out_indices=(0, 1, 2, 3),
-                             norm_eval=True)).to(device).eval()
+    model = MODELS.build(dict(type='ResNet', depth=50,
+                              out_indices=(0, 1, 2, 3))).to(device)
+    model.eval()  # mmdet's ResNet.train() returns None, so no chaining
+    return model
 
 
 def inference_rows(arch, height, width, device, repeats, compile):
@@ -199,6 +201,10 @@ def main():
     parser.add_argument('--end-to-end', action='store_true',
                         help='also time whole RetinaNet / Semantic FPN')
     parser.add_argument('--train-arch', default='s')
+    parser.add_argument('--train-size', default='512x512',
+                        help='HxW of the training-step measurements')
+    parser.add_argument('--e2e-size', default='800x1216',
+                        help='HxW of the end-to-end predict measurements')
     parser.add_argument('--device',
                         default='cuda' if torch.cuda.is_available() else 'cpu')
     args = parser.parse_args()
@@ -221,15 +227,16 @@ def main():
         ('speedup', 'vs straightforward', '{:.2f}×'),
         ('error', 'max rel. error vs eager', '{:.1e}')]))
 
+    th, tw = map(int, args.train_size.lower().split('x'))
     ref_step = train_step_time(args.train_arch, 'reference', device,
-                               args.repeats)
+                               args.repeats, th, tw)
     ours_step = train_step_time(args.train_arch, 'default', device,
-                                args.repeats)
+                                args.repeats, th, tw)
     measure = run_isolated if device == 'cpu' else (lambda f, *a: f(*a))
-    plain = measure(train_peak_memory, args.train_arch, False, device)
-    cp = measure(train_peak_memory, args.train_arch, True, device)
-    print(f'\n## Training step, ConvMLP-{args.train_arch.upper()}, 512×512, '
-          'batch 2\n')
+    plain = measure(train_peak_memory, args.train_arch, False, device, th, tw)
+    cp = measure(train_peak_memory, args.train_arch, True, device, th, tw)
+    print(f'\n## Training step, ConvMLP-{args.train_arch.upper()}, '
+          f'{th}×{tw}, batch 2\n')
     print(markdown_table([
         dict(what='fwd+bwd, straightforward', value=ref_step * 1e3),
         dict(what='fwd+bwd, default module', value=ours_step * 1e3,
@@ -243,7 +250,8 @@ def main():
     if args.end_to_end:
         print('\n## Predict step of whole models, stock eager vs '
               'optimize_for_inference (fp32)\n')
-        print(markdown_table(end_to_end_rows(device, args.repeats), [
+        eh, ew = map(int, args.e2e_size.lower().split('x'))
+        print(markdown_table(end_to_end_rows(device, args.repeats, eh, ew), [
             ('model', 'model', '{}'), ('size', 'H×W', '{}'),
             ('stock', 'stock (ms)', '{:.0f}'),
             ('optimized', 'optimized (ms)', '{:.0f}'),
