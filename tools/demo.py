@@ -13,6 +13,18 @@ from mmengine.config import Config
 import mmconvmlp  # noqa: F401  (registers ConvMLP, safe checkpoint loading)
 
 
+def read_image(path):
+    """The image as a 3-channel BGR array (grey and RGBA files converted),
+    or an error that names the file."""
+    try:
+        image = mmcv.imread(path)
+    except Exception as err:
+        raise ValueError(f'cannot read image {path}: {err}') from None
+    if image is None or image.size == 0:
+        raise ValueError(f'cannot read image {path}: empty or not an image')
+    return image
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('image')
@@ -25,22 +37,23 @@ def main():
     args = parser.parse_args()
 
     cfg = Config.fromfile(args.config)
-    image = mmcv.imread(args.image, channel_order='rgb')
+    image = read_image(args.image)
     if cfg.default_scope == 'mmseg':
         from mmseg.apis import inference_model, init_model
         from mmseg.registry import VISUALIZERS
         model = init_model(cfg, args.checkpoint, device=args.device)
-        result = inference_model(model, args.image)
+        result = inference_model(model, image)
         extra = {}
     else:
         from mmdet.apis import inference_detector, init_detector
         from mmdet.registry import VISUALIZERS
         model = init_detector(cfg, args.checkpoint, device=args.device)
-        result = inference_detector(model, args.image)
+        result = inference_detector(model, image)
         extra = dict(pred_score_thr=args.score_thr)
     visualizer = VISUALIZERS.build(model.cfg.visualizer)
     visualizer.dataset_meta = model.dataset_meta
-    visualizer.add_datasample('result', image, data_sample=result,
+    visualizer.add_datasample('result', mmcv.bgr2rgb(image),
+                              data_sample=result,
                               draw_gt=False, show=False, out_file=args.out,
                               **extra)
     print(f'wrote {args.out}')

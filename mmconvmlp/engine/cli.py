@@ -21,7 +21,8 @@ def _common_args(parser):
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction,
         help='override config settings, key=value (nested keys with dots, '
-        'lists as key="[a,b]"); every key must already exist in the config')
+        'lists as key="[a,b]"); a key that looks like a typo of an existing '
+        'one is refused')
     parser.add_argument('--launcher', default='none',
                         choices=['none', 'pytorch', 'slurm', 'mpi'],
                         help='job launcher')

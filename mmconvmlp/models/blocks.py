@@ -21,8 +21,8 @@ from mmcv.cnn.bricks import DropPath
 
 def run_block(block, x, with_cp):
     """Run ``block(x)``, under activation checkpointing when ``with_cp`` and
-    gradients flow (same values and gradients, less memory)."""
-    if with_cp and x.requires_grad:
+    autograd records (same values and gradients, less memory)."""
+    if with_cp and torch.is_grad_enabled():
         return torch.utils.checkpoint.checkpoint(block, x, use_reentrant=False)
     return block(x)
 
@@ -44,10 +44,12 @@ class ConvTokenizer(nn.Module):
         in_channels (int): Channels of the input image.
         embed_dims (int): Output channels (``channels`` in the arch table).
         norm_cfg (dict): Norm layer config for the conv units.
+        with_cp (bool): Checkpoint the block to save activation memory.
     """
 
-    def __init__(self, in_channels, embed_dims, norm_cfg):
+    def __init__(self, in_channels, embed_dims, norm_cfg, with_cp=False):
         super().__init__()
+        self.with_cp = with_cp
         hidden = embed_dims // 2
         self.block = nn.Sequential(
             *_conv_norm_relu(in_channels, hidden, 3, 2, norm_cfg),
@@ -57,7 +59,7 @@ class ConvTokenizer(nn.Module):
 
     def forward(self, x):
         """NCHW image -> NCHW map at stride 4."""
-        return self.block(x)
+        return run_block(self.block, x, self.with_cp)
 
 
 class ConvStage(nn.Module):

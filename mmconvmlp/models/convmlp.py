@@ -55,8 +55,9 @@ class ConvMLP(BaseModule):
         drop_path_rate (float): Stochastic depth rate; within each Conv-MLP
             stage it rises linearly from 0 to this value, the official
             schedule. Default: 0.1.
-        with_cp (bool): Use activation checkpointing in the conv stage and
-            the Conv-MLP stages: same results, less memory, slower.
+        with_cp (bool): Use activation checkpointing in the tokenizer, the
+            conv stage and the Conv-MLP stages: same results, less memory,
+            slower.
         init_cfg (dict | list[dict] | None): ``dict(type='Pretrained',
             checkpoint=..., prefix=...)`` loads weights from a local file, an
             address or an official short name (``'convmlp_s_imagenet'``, ...;
@@ -94,7 +95,8 @@ class ConvMLP(BaseModule):
         self.norm_eval = norm_eval
         self.with_cp = with_cp
 
-        self.tokenizer = ConvTokenizer(in_channels, channels, norm_cfg)
+        self.tokenizer = ConvTokenizer(in_channels, channels, norm_cfg,
+                                       with_cp=with_cp)
         self.conv_stages = ConvStage(n_conv_blocks, channels, dims[0],
                                      dims[0], norm_cfg, with_cp=with_cp)
         self.stages = nn.ModuleList()

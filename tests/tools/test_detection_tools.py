@@ -158,3 +158,48 @@ def test_converter_on_official_layout(run_tool, tmp_path):
                                                            'bicycle']
     assert 'optimizer' not in converted
     assert converted['state_dict'].keys() == official['state_dict'].keys()
+
+
+@pytest.fixture(scope='module')
+def untrained_checkpoint(tmp_path_factory, config_path):
+    """A RetinaNet-ConvMLP-S built-in checkpoint with initial weights."""
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+
+    from mmconvmlp.checkpoint import save_file
+    cfg = Config.fromfile(config_path(RETINANET))
+    init_default_scope('mmdet')
+    from mmdet.registry import MODELS
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    path = tmp_path_factory.mktemp('ckpt') / 'untrained.pth'
+    save_file({'state_dict': model.state_dict(),
+               'meta': {'dataset_meta': {'classes': cfg.metainfo.classes}}},
+              str(path))
+    return path
+
+
+@pytest.mark.parametrize('mode', ['L', 'RGBA'])
+def test_demo_takes_grey_and_rgba_images(run_tool, builtin_workspace,
+                                         config_path, untrained_checkpoint,
+                                         tmp_path, mode):
+    """Files with 1 or 4 channels are read as 3-channel images (mmcv)."""
+    from PIL import Image
+    src = builtin_workspace / 'data/builtin/images/validation/0001.jpg'
+    image = tmp_path / f'{mode}.png'
+    Image.open(src).convert(mode).save(image)
+    run_tool('demo.py', image, config_path(RETINANET), untrained_checkpoint,
+             '--out', tmp_path / 'out.png', cwd=tmp_path)
+    assert Image.open(tmp_path / 'out.png').size == (128, 128)
+
+
+def test_demo_empty_image_names_the_file(run_tool, config_path,
+                                         untrained_checkpoint, tmp_path):
+    empty = tmp_path / 'empty.jpg'
+    empty.write_bytes(b'')
+    out = run_tool('demo.py', empty, config_path(RETINANET),
+                   untrained_checkpoint, '--out', tmp_path / 'out.png',
+                   cwd=tmp_path, check=False)
+    assert out.returncode != 0
+    assert str(empty) in out.stderr

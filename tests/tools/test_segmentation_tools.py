@@ -36,6 +36,13 @@ def test_train_resume_test(run_tool, builtin_workspace, config_path, tmp_path):
     assert 'mIoU:' in out.stdout + out.stderr
     assert len(list((tmp_path / 'pred').glob('*.png'))) == 4
 
+    # the benchmark reports mIoU through the normal test loop
+    bench = run_tool('analysis_tools/benchmark_seg.py', '--models',
+                     'ConvMLP-S', '--sizes', '64x64', '--repeats', '1',
+                     '--out-dir', tmp_path / 'bench', '--eval-config', cfg,
+                     '--eval-checkpoint', work / 'iter_6.pth', cwd=ws)
+    assert f'mIoU of {work / "iter_6.pth"}:' in bench.stdout
+
 
 @pytest.mark.slow
 def test_benchmark_tool_covers_every_model(repo_root, tmp_path):

@@ -21,10 +21,12 @@ import torch
 from mmconvmlp.benchmarking import (markdown_table, measure_segmentor,
                                     run_isolated)
 
+SEG_CONFIGS = osp.join(osp.dirname(osp.abspath(__file__)), '..', '..',
+                       'configs', 'segmentation')
 CONFIGS = {
-    'ConvMLP-S': 'configs/segmentation/semantic_fpn_convmlp_s.py',
-    'ConvMLP-M': 'configs/segmentation/semantic_fpn_convmlp_m.py',
-    'ConvMLP-L': 'configs/segmentation/semantic_fpn_convmlp_l.py',
+    'ConvMLP-S': osp.join(SEG_CONFIGS, 'semantic_fpn_convmlp_s.py'),
+    'ConvMLP-M': osp.join(SEG_CONFIGS, 'semantic_fpn_convmlp_m.py'),
+    'ConvMLP-L': osp.join(SEG_CONFIGS, 'semantic_fpn_convmlp_l.py'),
     'ResNet-50 (mmseg)': 'mmseg::sem_fpn/fpn_r50_4xb4-160k_ade20k-512x512.py',
 }
 #: The paper's ADE20K mIoU (not measured here).
