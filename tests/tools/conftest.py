@@ -33,7 +33,7 @@ def builtin_workspace(tmp_path_factory):
     return root
 
 
-@pytest.fixture
+@pytest.fixture(scope='session')
 def config_path():
     """Absolute path of a config under configs/."""
     return lambda rel: str(REPO / 'configs' / rel)

@@ -74,7 +74,7 @@ def test_backbone_benchmark_tool_prints_every_path(repo_root):
                          check=True, timeout=900).stdout
     for path in ('straightforward (reference)', 'default module',
                  'optimized fp32', 'optimized bf16', 'mmdet ResNet-50',
-                 'fwd+bwd, default module', 'peak memory with with_cp',
+                 'fwd+bwd, default module', 'peak memory with with_cp (MiB)',
                  'RetinaNet-ConvMLP-S', 'Semantic FPN-ConvMLP-S'):
         assert f'| {path} |' in out or f'| s | 64x96 | {path} |' in out
     fp32 = next(r for r in out.splitlines() if '| optimized fp32 |' in r)
