@@ -29,7 +29,8 @@ DEMO_DIR    := work_dirs/demo
 ## Build the built-in dataset, train RetinaNet-ConvMLP-S on it, evaluate, draw.
 demo: $(STAMP)
 	$(PYTHON) tools/dataset_converters/make_builtin.py data/builtin
-	$(PYTHON) tools/train.py $(DEMO_CONFIG) --work-dir $(DEMO_DIR)
+	$(PYTHON) tools/train.py $(DEMO_CONFIG) --work-dir $(DEMO_DIR) \
+		--cfg-options randomness.seed=0
 	$(PYTHON) tools/test.py $(DEMO_CONFIG) $$(cat $(DEMO_DIR)/last_checkpoint) \
 		--work-dir $(DEMO_DIR) --show-dir $(CURDIR)/$(DEMO_DIR)/vis \
 		2>&1 | tee $(DEMO_DIR)/test.log
