@@ -165,13 +165,12 @@ def measure_segmentor(config, height, width, part='whole', device='cpu',
     import mmconvmlp  # noqa: F401  (registers ConvMLP in the child process)
     from mmengine.config import Config
     from mmengine.model import revert_sync_batchnorm
-    from mmengine.registry import init_default_scope
+
+    from .registry import build_model
     cfg = Config.fromfile(resolve_config(config))
-    init_default_scope('mmseg')
-    from mmseg.registry import MODELS
     cfg.model.pop('pretrained', None)
     cfg.model.backbone.pop('init_cfg', None)
-    segmentor = revert_sync_batchnorm(MODELS.build(cfg.model)).to(device)
+    segmentor = revert_sync_batchnorm(build_model(cfg)).to(device)
     segmentor.eval()
     module = (segmentor.backbone if part == 'backbone' else _EncodeDecode(
         segmentor, height, width))

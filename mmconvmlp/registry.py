@@ -32,3 +32,12 @@ def register_into_downstream(module_cls):
         registry.register_module(module=module_cls, force=True)
         scopes.append(scope)
     return scopes
+
+
+def build_model(cfg):
+    """Build ``cfg.model`` in the registry of ``cfg.default_scope`` (mmdet
+    or mmseg), which also becomes the default scope."""
+    from mmengine.registry import init_default_scope
+    init_default_scope(cfg.default_scope)
+    registry = importlib.import_module(f'{cfg.default_scope}.registry').MODELS
+    return registry.build(cfg.model)

@@ -70,15 +70,13 @@ def _build(config, **test_cfg):
     import os.path as osp
 
     from mmengine.config import Config
-    from mmengine.registry import init_default_scope
+
+    from mmconvmlp.registry import build_model
     cfg = Config.fromfile(osp.join(osp.dirname(__file__), '..', 'configs',
                                    config))
     cfg.model.test_cfg.update(test_cfg)
-    init_default_scope(cfg.default_scope)
-    registry = __import__(f'{cfg.default_scope}.registry',
-                          fromlist=['MODELS']).MODELS
     torch.manual_seed(0)
-    model = registry.build(cfg.model)
+    model = build_model(cfg)
     model.backbone.init_cfg = None
     model.init_weights()
     return model.eval()

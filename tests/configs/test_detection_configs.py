@@ -5,7 +5,8 @@ import pytest
 import torch
 from mmdet.testing import demo_mm_inputs
 from mmengine.config import Config
-from mmengine.registry import init_default_scope
+
+from mmconvmlp.registry import build_model
 
 CONFIG_DIR = osp.join(osp.dirname(__file__), '..', '..', 'configs',
                       'detection')
@@ -22,9 +23,7 @@ def build_detector(name, **backbone):
     """Build a config's model; the pretrained weights are not loaded."""
     cfg = Config.fromfile(osp.join(CONFIG_DIR, f'{name}.py'))
     cfg.model.backbone.update(backbone)
-    init_default_scope('mmdet')
-    from mmdet.registry import MODELS
-    return cfg, MODELS.build(cfg.model)
+    return cfg, build_model(cfg)
 
 
 @pytest.mark.parametrize('name', sorted(PAPER_PARAMS))

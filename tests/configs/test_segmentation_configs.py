@@ -4,8 +4,9 @@ import os.path as osp
 import pytest
 import torch
 from mmengine.config import Config
-from mmengine.registry import init_default_scope
 from mmseg.structures import SegDataSample
+
+from mmconvmlp.registry import build_model
 
 CONFIG_DIR = osp.join(osp.dirname(__file__), '..', '..', 'configs',
                       'segmentation')
@@ -17,9 +18,7 @@ PAPER_PARAMS = {'semantic_fpn_convmlp_s': 12.8, 'semantic_fpn_convmlp_m': 21.1,
 def build_segmentor(name, **test_cfg):
     cfg = Config.fromfile(osp.join(CONFIG_DIR, f'{name}.py'))
     cfg.model.test_cfg.update(test_cfg)
-    init_default_scope('mmseg')
-    from mmseg.registry import MODELS
-    return cfg, MODELS.build(cfg.model)
+    return cfg, build_model(cfg)
 
 
 @pytest.mark.parametrize('name', sorted(PAPER_PARAMS))

@@ -164,14 +164,12 @@ def test_converter_on_official_layout(run_tool, tmp_path):
 def untrained_checkpoint(tmp_path_factory, config_path):
     """A RetinaNet-ConvMLP-S built-in checkpoint with initial weights."""
     from mmengine.config import Config
-    from mmengine.registry import init_default_scope
 
     from mmconvmlp.checkpoint import save_file
+    from mmconvmlp.registry import build_model
     cfg = Config.fromfile(config_path(RETINANET))
-    init_default_scope('mmdet')
-    from mmdet.registry import MODELS
     torch.manual_seed(0)
-    model = MODELS.build(cfg.model)
+    model = build_model(cfg)
     model.init_weights()
     path = tmp_path_factory.mktemp('ckpt') / 'untrained.pth'
     save_file({'state_dict': model.state_dict(),

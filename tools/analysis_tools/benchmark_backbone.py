@@ -131,9 +131,9 @@ def end_to_end_rows(device, repeats, height=800, width=1216):
 
     from mmengine.config import Config
     from mmengine.model import revert_sync_batchnorm
-    from mmengine.registry import init_default_scope
 
     from mmconvmlp.deploy import optimize_for_inference
+    from mmconvmlp.registry import build_model
     root = osp.join(osp.dirname(__file__), '..', '..', 'configs')
     rows = []
     for name, config in (('RetinaNet-ConvMLP-S',
@@ -141,14 +141,11 @@ def end_to_end_rows(device, repeats, height=800, width=1216):
                          ('Semantic FPN-ConvMLP-S',
                           'segmentation/semantic_fpn_convmlp_s.py')):
         cfg = Config.fromfile(osp.join(root, config))
-        init_default_scope(cfg.default_scope)
-        registry = __import__(f'{cfg.default_scope}.registry',
-                              fromlist=['MODELS']).MODELS
         cfg.model.backbone.init_cfg = None
         if cfg.default_scope == 'mmdet':  # random weights score low
             cfg.model.test_cfg.score_thr = 0.
         torch.manual_seed(0)
-        model = revert_sync_batchnorm(registry.build(cfg.model))
+        model = revert_sync_batchnorm(build_model(cfg))
         model.init_weights()
         model = model.to(device).eval()
         fast = optimize_for_inference(model)
