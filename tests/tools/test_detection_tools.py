@@ -7,17 +7,11 @@ import pytest
 import torch
 
 from mmconvmlp.checkpoint import load_file
+from quick_runs import KEEP_ALL_BOXES, NO_WORKERS
 
 RETINANET = 'detection/retinanet_convmlp_s_builtin.py'
-# Tiny runs: an untrained model's scores are low, so keep every box for the
-# COCO metric to have something to count.
-FAST = ['train_cfg.max_epochs=2', 'model.test_cfg.score_thr=0.0',
-        'train_cfg.val_interval=2',
-        'train_dataloader.num_workers=0', 'val_dataloader.num_workers=0',
-        'test_dataloader.num_workers=0',
-        'train_dataloader.persistent_workers=False',
-        'val_dataloader.persistent_workers=False',
-        'test_dataloader.persistent_workers=False']
+FAST = ['train_cfg.max_epochs=2', 'train_cfg.val_interval=2', *KEEP_ALL_BOXES,
+        *NO_WORKERS]
 
 
 @pytest.mark.slow

@@ -11,14 +11,10 @@ import pytest
 import torch
 
 from mmconvmlp.checkpoint import load_file
+from quick_runs import KEEP_ALL_BOXES, NO_WORKERS
 
 RETINANET = 'detection/retinanet_convmlp_s_builtin.py'
-QUIET = ['train_dataloader.num_workers=0', 'val_dataloader.num_workers=0',
-         'test_dataloader.num_workers=0',
-         'train_dataloader.persistent_workers=False',
-         'val_dataloader.persistent_workers=False',
-         'test_dataloader.persistent_workers=False',
-         'model.test_cfg.score_thr=0.0', 'default_hooks.logger.interval=1']
+QUIET = [*NO_WORKERS, *KEEP_ALL_BOXES, 'default_hooks.logger.interval=1']
 
 
 def _free_port():

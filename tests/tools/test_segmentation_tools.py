@@ -5,15 +5,11 @@ import sys
 import pytest
 
 from mmconvmlp.checkpoint import load_file
+from quick_runs import NO_WORKERS
 
 SEM_FPN = 'segmentation/semantic_fpn_convmlp_s_builtin.py'
-FAST = ['train_dataloader.num_workers=0', 'val_dataloader.num_workers=0',
-        'test_dataloader.num_workers=0',
-        'train_dataloader.persistent_workers=False',
-        'val_dataloader.persistent_workers=False',
-        'test_dataloader.persistent_workers=False',
-        'train_dataloader.batch_size=2', 'default_hooks.checkpoint.interval=2',
-        'default_hooks.logger.interval=1']
+FAST = [*NO_WORKERS, 'train_dataloader.batch_size=2',
+        'default_hooks.checkpoint.interval=2', 'default_hooks.logger.interval=1']
 
 
 @pytest.mark.slow
@@ -32,7 +28,7 @@ def test_train_resume_test(run_tool, builtin_workspace, config_path, tmp_path):
     assert load_file(str(work / 'iter_6.pth'))['meta']['iter'] == 6
     out = run_tool('test.py', cfg, work / 'iter_6.pth', '--work-dir',
                    tmp_path / 'test', '--out', tmp_path / 'pred',
-                   '--cfg-options', *FAST[:6], cwd=ws)
+                   '--cfg-options', *NO_WORKERS, cwd=ws)
     assert 'mIoU:' in out.stdout + out.stderr
     assert len(list((tmp_path / 'pred').glob('*.png'))) == 4
 
