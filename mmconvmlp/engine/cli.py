@@ -12,7 +12,7 @@ import os.path as osp
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
-from .distributed import setup_cpu_distributed
+from .distributed import setup_cpu_distributed, teardown_distributed
 
 
 def _common_args(parser):
@@ -241,12 +241,14 @@ def run(cfg, action, extra=None):
         runner = build_runner(cfg)
         if extra is not None:
             extra(runner)
-        return getattr(runner, action)()
+        result = getattr(runner, action)()
     except Exception as err:
         clear = explain_data_error(cfg, err)
         if clear is None:
             raise
         raise clear from None
+    teardown_distributed()
+    return result
 
 
 def add_detection_dump(runner, out):

@@ -50,6 +50,18 @@ def setup_cpu_distributed(cfg):
     return cfg
 
 
+def teardown_distributed():
+    """Leave the process group cleanly once all processes are done.
+
+    A gloo group still open at interpreter exit can abort the process
+    ("terminate called without an active exception") after a run that
+    succeeded; mmengine never destroys the group itself.
+    """
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 class SyncBatchNorm(torch.nn.SyncBatchNorm):
     """``torch.nn.SyncBatchNorm`` that also synchronises CPU processes.
 
