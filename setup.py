@@ -1,5 +1,6 @@
 """Install mmconvmlp: the ConvMLP backbone for MMDetection 3.x and MMSegmentation 1.x."""
 import os.path as osp
+import platform
 
 from setuptools import find_packages, setup
 
@@ -20,6 +21,26 @@ def read_version():
     return scope['__version__']
 
 
+def winograd_extension():
+    """The optional Winograd convolution op (``mmconvmlp.ops._winograd``).
+
+    Built against the installed torch (install with ``--no-build-isolation``),
+    on x86-64 only: it calls the MKL sgemm that PyTorch's x86 builds export.
+    Without it, ``optimize_for_inference`` keeps PyTorch's convolutions.
+    """
+    if platform.machine().lower() not in ('x86_64', 'amd64'):
+        return {}
+    try:
+        from torch.utils.cpp_extension import BuildExtension, CppExtension
+    except ImportError:
+        return {}
+    extension = CppExtension(
+        'mmconvmlp.ops._winograd', ['mmconvmlp/ops/csrc/winograd.cpp'],
+        extra_compile_args=['-O3', '-mavx2', '-mfma', '-fopenmp'])
+    return dict(ext_modules=[extension],
+                cmdclass={'build_ext': BuildExtension})
+
+
 setup(
     name='mmconvmlp',
     version=read_version(),
@@ -33,4 +54,5 @@ setup(
     install_requires=read_requirements('runtime'),
     extras_require={'tests': read_requirements('tests')},
     license='Apache-2.0',
+    **winograd_extension(),
 )

@@ -7,7 +7,13 @@ outputs faster:
 * every BatchNorm that follows a convolution is folded into it (the
   tokenizer and conv stage, and any BN in necks and heads);
 * the affine part of the LayerNorms before the channel MLPs is folded into
-  the MLPs' first linear layer;
+  the MLPs' first linear layer; the MLPs' biases and GELU are applied by
+  the GEMMs themselves (:class:`OneDNNLinear`);
+* every 3x3 stride-1 convolution (tokenizer, conv stage, FPN, heads) runs
+  as a Winograd F(4x4, 3x3) convolution on the CPU
+  (:class:`mmconvmlp.ops.WinogradConv2d`: 4x fewer multiply-adds), the
+  backbone's with the ReLU that follows fused in; on other devices it runs
+  as a plain conv;
 * convolutions run in the channels-last memory format: the conv stage then
   hands the Conv-MLP stages a tensor whose NHWC view needs no copy, and the
   depthwise convolutions read and write channel-last data directly;
@@ -21,10 +27,17 @@ import functools
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from mmcv.cnn import fuse_conv_bn
 
 from .models import ConvMLP
 from .models.blocks import ConvMLPBlock
+from .ops import WinogradConv2d
+
+#: oneDNN's fused linear + pointwise op (what inductor uses on the CPU);
+#: ``None`` where PyTorch was built without it.
+_LINEAR_POINTWISE = getattr(getattr(torch.ops.mkldnn, '_linear_pointwise',
+                                    None), 'default', None)
 
 #: Submodules of detectors / segmentors whose forward is the heavy part.
 _HEAVY_PARTS = ('backbone', 'neck', 'bbox_head', 'rpn_head', 'roi_head',
@@ -54,6 +67,77 @@ def fold_layer_norm(norm, linear):
 def _fold_block_norms(block):
     block.norm1 = fold_layer_norm(block.norm1, block.channel_mlp1.fc1)
     block.norm2 = fold_layer_norm(block.norm2, block.channel_mlp2.fc1)
+
+
+class OneDNNLinear(nn.Module):
+    """``activation(linear(x))`` in one oneDNN call on the CPU in float32: the
+    bias and the GELU are applied as the GEMM writes its output, instead of
+    in extra passes over it (what inductor does on the CPU); plain PyTorch
+    elsewhere.
+
+    Args:
+        linear (nn.Linear): The layer whose weights to use.
+        activation (str): ``'gelu'`` (exact, erf-based) or ``'none'``.
+    """
+
+    def __init__(self, linear, activation='none'):
+        super().__init__()
+        self.weight, self.bias = linear.weight, linear.bias
+        self.activation = activation
+
+    def forward(self, x):
+        """(..., in) -> (..., out)."""
+        if (_LINEAR_POINTWISE is None or x.device.type != 'cpu'
+                or x.dtype != torch.float32
+                or torch.is_autocast_enabled('cpu')
+                or torch.compiler.is_compiling()):  # inductor fuses itself
+            out = F.linear(x, self.weight, self.bias)
+            return F.gelu(out) if self.activation == 'gelu' else out
+        out = _LINEAR_POINTWISE(x.reshape(-1, x.shape[-1]), self.weight,
+                                self.bias, self.activation, [], 'none')
+        return out.view(*x.shape[:-1], out.shape[-1])
+
+    def extra_repr(self):
+        return (f'{self.weight.shape[1]}, {self.weight.shape[0]}, '
+                f'activation={self.activation}')
+
+
+def _fuse_block_mlps(block):
+    for mlp in (block.channel_mlp1, block.channel_mlp2):
+        if type(mlp.act) is nn.GELU and mlp.act.approximate == 'none':
+            mlp.fc1, mlp.act = OneDNNLinear(mlp.fc1, 'gelu'), nn.Identity()
+            mlp.fc2 = OneDNNLinear(mlp.fc2)
+
+
+def use_winograd(model):
+    """Replace, in place, every convolution of ``model`` that
+    :class:`~mmconvmlp.ops.WinogradConv2d` supports; a ReLU that directly
+    follows one in an ``nn.Sequential`` (BN folded away before, as in the
+    tokenizer and the conv stage) is fused into it. mmcv ``ConvModule``s keep
+    their own activation: their forward can be asked to skip it. Returns
+    ``model``."""
+    for module in list(model.modules()):
+        if isinstance(module, nn.Sequential):
+            _fuse_sequential(module)
+    for module in list(model.modules()):
+        for name, child in module.named_children():
+            if WinogradConv2d.supports(child):
+                setattr(module, name, WinogradConv2d(child))
+    return model
+
+
+def _fuse_sequential(seq):
+    layers = list(seq)
+    for i, layer in enumerate(layers):
+        if not WinogradConv2d.supports(layer):
+            continue
+        j = i + 1
+        while j < len(layers) and isinstance(layers[j], nn.Identity):
+            j += 1
+        relu = j < len(layers) and type(layers[j]) is nn.ReLU
+        seq[i] = WinogradConv2d(layer, relu=relu)
+        if relu:
+            seq[j] = nn.Identity()
 
 
 def _to_channels_last(module, args):
@@ -92,7 +176,7 @@ def _heavy_parts(model):
 
 
 def optimize_for_inference(model, bf16=False, compile=False,
-                           channels_last=True):
+                           channels_last=True, winograd=True):
     """Return an inference-only, faster copy of ``model``.
 
     Args:
@@ -104,10 +188,13 @@ def optimize_for_inference(model, bf16=False, compile=False,
         compile (bool): ``torch.compile`` the forwards of backbone, neck and
             heads (the first call of each input shape compiles).
         channels_last (bool): use the channels-last memory format.
+        winograd (bool): compute 3x3 stride-1 convolutions with Winograd
+            F(4x4, 3x3) on the CPU (see :func:`use_winograd`).
 
     Returns:
         nn.Module: the optimised copy, in eval mode. In float32 its outputs
-        match the original's to float rounding (relative error ~1e-6).
+        match the original's to float rounding (relative error ~1e-6 without
+        Winograd, ~1e-5 with it).
     """
     backbones = [m for m in model.modules() if isinstance(m, ConvMLP)]
     if not backbones:
@@ -116,6 +203,9 @@ def optimize_for_inference(model, bf16=False, compile=False,
     for block in model.modules():
         if isinstance(block, ConvMLPBlock):
             _fold_block_norms(block)
+            _fuse_block_mlps(block)
+    if winograd:
+        use_winograd(model)
     if channels_last:
         model.to(memory_format=torch.channels_last)
         for backbone in model.modules():

@@ -4,7 +4,9 @@ import torch
 from mmdet.testing import demo_mm_inputs
 
 from mmconvmlp import ConvMLP
-from mmconvmlp.deploy import fold_layer_norm, optimize_for_inference
+from mmconvmlp.deploy import (OneDNNLinear, fold_layer_norm,
+                              optimize_for_inference)
+from mmconvmlp.ops import WinogradConv2d
 
 
 def _max_rel_error(outs, refs):
@@ -29,13 +31,43 @@ def test_fold_layer_norm_is_exact():
 def test_backbone_same_outputs_fp32(model_pair, channels_last):
     model, _ = model_pair('s', out_indices=(0, 1, 2, 3, 4))
     fast = optimize_for_inference(model, channels_last=channels_last)
-    x = torch.randn(1, 3, 131, 97)
+    # odd size, large enough for the conv stage's Winograd path (64 tiles)
+    x = torch.randn(1, 3, 161, 197)
     with torch.no_grad():
         refs, outs = model(x), fast(x)
     assert [o.shape for o in outs] == [r.shape for r in refs]
     assert _max_rel_error(outs, refs) < 1e-4
     # the original model is untouched
     assert model.tokenizer.block[1].__class__.__name__ == 'BatchNorm2d'
+
+
+@pytest.mark.parametrize('activation', ['gelu', 'none'])
+def test_onednn_linear_matches_linear(activation):
+    torch.manual_seed(0)
+    linear = torch.nn.Linear(32, 48)
+    x = torch.randn(2, 5, 7, 32)
+    with torch.no_grad():
+        expected = linear(x)
+        if activation == 'gelu':
+            expected = torch.nn.functional.gelu(expected)
+        out = OneDNNLinear(linear, activation)(x)
+    assert out.shape == expected.shape
+    torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_backbone_convs_become_winograd_with_relu(model_pair):
+    """The tokenizer's two stride-1 convs and the conv stage's 3x3 convs run
+    as Winograd convs with their ReLU fused; the strided ones stay."""
+    model, _ = model_pair('s')
+    fast = optimize_for_inference(model)
+    winograd = [m for m in fast.modules() if isinstance(m, WinogradConv2d)]
+    assert len(winograd) == 2 + 2  # ConvMLP-S has 2 conv-stage blocks
+    assert all(m.relu for m in winograd)
+    assert isinstance(fast.tokenizer.block[3], WinogradConv2d)
+    assert isinstance(fast.tokenizer.block[5], torch.nn.Identity)
+    assert isinstance(fast.tokenizer.block[0], torch.nn.Conv2d)  # stride 2
+    plain = optimize_for_inference(model, winograd=False)
+    assert not any(isinstance(m, WinogradConv2d) for m in plain.modules())
 
 
 def test_backbone_bf16_close(model_pair):
@@ -86,7 +118,8 @@ def test_retinanet_same_detections():
     # random weights score low: keep every box, so there is much to compare
     model = _build('detection/retinanet_convmlp_s.py', score_thr=0.)
     fast = optimize_for_inference(model)
-    packed = demo_mm_inputs(1, image_shapes=(3, 160, 224), num_items=[1])
+    # P3 has 80 tiles: the head's convs take the Winograd path there
+    packed = demo_mm_inputs(1, image_shapes=(3, 256, 320), num_items=[1])
     data = model.data_preprocessor(packed, False)
     with torch.no_grad():
         raw_ref = model.bbox_head(model.extract_feat(data['inputs']))
@@ -95,6 +128,9 @@ def test_retinanet_same_detections():
         out = fast.test_step(packed)[0].pred_instances
     for outs, refs in zip(raw, raw_ref):  # class scores, box deltas
         assert _max_rel_error(outs, refs) < 1e-4
+    # 4 + 4 stacked convs and the two output convs of the head
+    assert sum(isinstance(m, WinogradConv2d)
+               for m in fast.bbox_head.modules()) == 10
     assert len(out.scores) == len(ref.scores) == 100
     torch.testing.assert_close(out.scores, ref.scores, rtol=1e-4, atol=1e-6)
     # Near-equal scores of an untrained head may swap places: compare the

@@ -1,0 +1,113 @@
+"""The Winograd F(4x4, 3x3) convolution against F.conv2d."""
+import platform
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mmconvmlp.ops import WinogradConv2d, winograd_available
+from mmconvmlp.ops.winograd import transform_weight
+
+needs_op = pytest.mark.skipif(not winograd_available(),
+                              reason='compiled Winograd op not built')
+
+
+def _rel_error(out, ref):
+    return ((out - ref).abs().max() / ref.abs().max()).item()
+
+
+@pytest.mark.skipif(platform.machine().lower() not in ('x86_64', 'amd64'),
+                    reason='the op is built on x86-64 only')
+def test_op_is_built_on_x86():
+    assert winograd_available()
+
+
+@needs_op
+@pytest.mark.parametrize('in_channels,out_channels,height,width,batch', [
+    (32, 64, 37, 50, 1),    # sizes not multiples of the 4x4 tile
+    (20, 36, 33, 41, 2),    # channels not multiples of the 16 lanes
+    (128, 128, 64, 96, 1),
+    (3, 8, 40, 40, 1),
+])
+@pytest.mark.parametrize('bias', [True, False])
+@pytest.mark.parametrize('relu', [True, False])
+def test_matches_conv2d(in_channels, out_channels, height, width, batch, bias,
+                        relu):
+    torch.manual_seed(0)
+    conv = nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=bias)
+    if bias:
+        nn.init.normal_(conv.bias)
+    x = torch.randn(batch, in_channels, height, width)
+    winograd = WinogradConv2d(conv, relu=relu)
+    with torch.no_grad():
+        expected = conv(x)
+        if relu:
+            expected = expected.relu()
+        out = winograd(x)
+    assert out.shape == expected.shape
+    assert out.is_contiguous(memory_format=torch.channels_last)
+    assert _rel_error(out, expected) < 1e-4
+    if relu:
+        assert (out >= 0).all()
+
+
+@needs_op
+def test_takes_the_compiled_path():
+    """The module's output is the op's, not F.conv2d's (they round
+    differently), and the op alone matches the convolution."""
+    from mmconvmlp.ops import _winograd
+    torch.manual_seed(0)
+    conv = nn.Conv2d(16, 24, 3, padding=1)
+    x = torch.randn(1, 16, 40, 44)
+    with torch.no_grad():
+        expected = conv(x)
+        out = WinogradConv2d(conv)(x)
+        op = _winograd.conv3x3(
+            x.permute(0, 2, 3, 1).contiguous(),
+            _winograd.pack_weight(transform_weight(conv.weight)), 24,
+            conv.bias.detach(), False).permute(0, 3, 1, 2)
+    assert torch.equal(out, op)
+    assert not torch.equal(out, expected)
+    assert _rel_error(out, expected) < 1e-4
+
+
+def test_falls_back_to_conv2d():
+    """Gradients, bf16 autocast and tiny maps run F.conv2d with the
+    original weights: bit-identical to the conv."""
+    torch.manual_seed(0)
+    conv = nn.Conv2d(8, 8, 3, padding=1)
+    winograd = WinogradConv2d(conv)
+    x = torch.randn(1, 8, 40, 40, requires_grad=True)
+    torch.testing.assert_close(winograd(x), conv(x), rtol=0, atol=0)
+    small = torch.randn(1, 8, 8, 8)  # 4 tiles < min_tiles
+    with torch.no_grad():
+        torch.testing.assert_close(winograd(small), conv(small), rtol=0,
+                                   atol=0)
+        with torch.autocast('cpu', dtype=torch.bfloat16):
+            out = winograd(x)
+    assert out.dtype == torch.bfloat16
+
+
+def test_transform_weight_reproduces_kernel_products():
+    """G g G^T evaluated at the interpolation points: U[0, 0] = g[0, 0] / 16
+    (point 0 and its 1/4 scaling on both axes)."""
+    torch.manual_seed(0)
+    weight = torch.randn(5, 4, 3, 3)
+    u = transform_weight(weight)
+    assert u.shape == (36, 4, 5) and u.dtype == torch.float32
+    torch.testing.assert_close(u[0], weight[:, :, 0, 0].t() / 16)
+    torch.testing.assert_close(u[35], weight[:, :, 2, 2].t())
+
+
+@pytest.mark.parametrize('conv', [
+    nn.Conv2d(8, 8, 3, stride=2, padding=1),
+    nn.Conv2d(8, 8, 3, padding=1, groups=8),
+    nn.Conv2d(8, 8, 3, padding=2, dilation=2),
+    nn.Conv2d(8, 8, 1),
+    nn.Conv2d(8, 8, 3, padding=1, padding_mode='reflect'),
+])
+def test_refuses_other_convolutions(conv):
+    assert not WinogradConv2d.supports(conv)
+    with pytest.raises(ValueError, match='3x3 conv with stride 1'):
+        WinogradConv2d(conv)
