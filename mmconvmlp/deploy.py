@@ -11,7 +11,7 @@ outputs faster:
   the GEMMs themselves (:class:`OneDNNLinear`);
 * every 3x3 stride-1 convolution (tokenizer, conv stage, FPN, heads) runs
   as a Winograd F(4x4, 3x3) convolution on the CPU
-  (:class:`mmconvmlp.ops.WinogradConv2d`: 4x fewer multiply-adds), the
+  (:class:`mmconvmlp.ops.PackedWinogradConv2d`: 4x fewer multiply-adds), the
   backbone's with the ReLU that follows fused in; on other devices it runs
   as a plain conv;
 * convolutions run in the channels-last memory format: the conv stage then
@@ -32,7 +32,7 @@ from mmcv.cnn import fuse_conv_bn
 
 from .models import ConvMLP
 from .models.blocks import ConvMLPBlock
-from .ops import WinogradConv2d
+from .ops import PackedWinogradConv2d
 
 #: oneDNN's fused linear + pointwise op (what inductor uses on the CPU);
 #: ``None`` where PyTorch was built without it.
@@ -111,7 +111,7 @@ def _fuse_block_mlps(block):
 
 def use_winograd(model):
     """Replace, in place, every convolution of ``model`` that
-    :class:`~mmconvmlp.ops.WinogradConv2d` supports; a ReLU that directly
+    :class:`~mmconvmlp.ops.PackedWinogradConv2d` supports; a ReLU that directly
     follows one in an ``nn.Sequential`` (BN folded away before, as in the
     tokenizer and the conv stage) is fused into it. mmcv ``ConvModule``s keep
     their own activation: their forward can be asked to skip it. Returns
@@ -121,21 +121,21 @@ def use_winograd(model):
             _fuse_sequential(module)
     for module in list(model.modules()):
         for name, child in module.named_children():
-            if WinogradConv2d.supports(child):
-                setattr(module, name, WinogradConv2d(child))
+            if PackedWinogradConv2d.supports(child):
+                setattr(module, name, PackedWinogradConv2d(child))
     return model
 
 
 def _fuse_sequential(seq):
     layers = list(seq)
     for i, layer in enumerate(layers):
-        if not WinogradConv2d.supports(layer):
+        if not PackedWinogradConv2d.supports(layer):
             continue
         j = i + 1
         while j < len(layers) and isinstance(layers[j], nn.Identity):
             j += 1
         relu = j < len(layers) and type(layers[j]) is nn.ReLU
-        seq[i] = WinogradConv2d(layer, relu=relu)
+        seq[i] = PackedWinogradConv2d(layer, relu=relu)
         if relu:
             seq[j] = nn.Identity()
 

@@ -6,7 +6,7 @@ from mmdet.testing import demo_mm_inputs
 from mmconvmlp import ConvMLP
 from mmconvmlp.deploy import (OneDNNLinear, fold_layer_norm,
                               optimize_for_inference)
-from mmconvmlp.ops import WinogradConv2d
+from mmconvmlp.ops import PackedWinogradConv2d
 
 
 def _max_rel_error(outs, refs):
@@ -60,14 +60,14 @@ def test_backbone_convs_become_winograd_with_relu(model_pair):
     as Winograd convs with their ReLU fused; the strided ones stay."""
     model, _ = model_pair('s')
     fast = optimize_for_inference(model)
-    winograd = [m for m in fast.modules() if isinstance(m, WinogradConv2d)]
+    winograd = [m for m in fast.modules() if isinstance(m, PackedWinogradConv2d)]
     assert len(winograd) == 2 + 2  # ConvMLP-S has 2 conv-stage blocks
     assert all(m.relu for m in winograd)
-    assert isinstance(fast.tokenizer.block[3], WinogradConv2d)
+    assert isinstance(fast.tokenizer.block[3], PackedWinogradConv2d)
     assert isinstance(fast.tokenizer.block[5], torch.nn.Identity)
     assert isinstance(fast.tokenizer.block[0], torch.nn.Conv2d)  # stride 2
     plain = optimize_for_inference(model, winograd=False)
-    assert not any(isinstance(m, WinogradConv2d) for m in plain.modules())
+    assert not any(isinstance(m, PackedWinogradConv2d) for m in plain.modules())
 
 
 def test_backbone_bf16_close(model_pair):
@@ -129,7 +129,7 @@ def test_retinanet_same_detections():
     for outs, refs in zip(raw, raw_ref):  # class scores, box deltas
         assert _max_rel_error(outs, refs) < 1e-4
     # 4 + 4 stacked convs and the two output convs of the head
-    assert sum(isinstance(m, WinogradConv2d)
+    assert sum(isinstance(m, PackedWinogradConv2d)
                for m in fast.bbox_head.modules()) == 10
     assert len(out.scores) == len(ref.scores) == 100
     torch.testing.assert_close(out.scores, ref.scores, rtol=1e-4, atol=1e-6)

@@ -18,6 +18,8 @@ import torch.nn as nn
 from mmcv.cnn import build_norm_layer
 from mmcv.cnn.bricks import DropPath
 
+from ..ops import WinogradConv2d
+
 
 def run_block(block, x, with_cp):
     """Run ``block(x)``, under activation checkpointing when ``with_cp`` and
@@ -27,14 +29,18 @@ def run_block(block, x, with_cp):
     return block(x)
 
 
-def _conv_norm_relu(in_channels, out_channels, kernel_size, stride, norm_cfg):
-    """Return ``[conv, norm, ReLU]``: one bias-free conv unit of the official code."""
-    return [
-        nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride,
-                  padding=kernel_size // 2, bias=False),
-        build_norm_layer(norm_cfg, out_channels)[1],
-        nn.ReLU(inplace=True),
-    ]
+def _conv_norm_relu(in_channels, out_channels, kernel_size, stride, norm_cfg,
+                    winograd=False):
+    """Return ``[conv, norm, ReLU]``: one bias-free conv unit of the official
+    code; with ``winograd`` a 3x3 stride-1 conv is a :class:`WinogradConv2d`
+    (the same parameters)."""
+    if winograd and kernel_size == 3 and stride == 1:
+        conv = WinogradConv2d(in_channels, out_channels, bias=False)
+    else:
+        conv = nn.Conv2d(in_channels, out_channels, kernel_size,
+                         stride=stride, padding=kernel_size // 2, bias=False)
+    return [conv, build_norm_layer(norm_cfg, out_channels)[1],
+            nn.ReLU(inplace=True)]
 
 
 class ConvTokenizer(nn.Module):
@@ -45,27 +51,30 @@ class ConvTokenizer(nn.Module):
         embed_dims (int): Output channels (``channels`` in the arch table).
         norm_cfg (dict): Norm layer config for the conv units.
         with_cp (bool): Checkpoint the block to save activation memory.
+        winograd (bool): Run the stride-1 convs as :class:`WinogradConv2d`.
     """
 
-    def __init__(self, in_channels, embed_dims, norm_cfg, with_cp=False):
+    def __init__(self, in_channels, embed_dims, norm_cfg, with_cp=False,
+                 winograd=False):
         super().__init__()
         self.with_cp = with_cp
         hidden = embed_dims // 2
         self.block = nn.Sequential(
             *_conv_norm_relu(in_channels, hidden, 3, 2, norm_cfg),
-            *_conv_norm_relu(hidden, hidden, 3, 1, norm_cfg),
-            *_conv_norm_relu(hidden, embed_dims, 3, 1, norm_cfg),
+            *_conv_norm_relu(hidden, hidden, 3, 1, norm_cfg, winograd),
+            *_conv_norm_relu(hidden, embed_dims, 3, 1, norm_cfg, winograd),
             nn.MaxPool2d(kernel_size=3, stride=2, padding=1))
 
     def forward(self, x):
         """NCHW image -> NCHW map at stride 4.
 
-        With ``with_cp`` each conv unit is checkpointed on its own, so the
-        backward pass recomputes one full-resolution unit at a time.
+        With ``with_cp`` each conv unit (the last with the max pool) is
+        checkpointed on its own, so the backward pass recomputes one
+        full-resolution unit at a time.
         """
-        for start in range(0, 9, 3):
-            x = run_block(self.block[start:start + 3], x, self.with_cp)
-        return self.block[9](x)
+        for segment in (slice(0, 3), slice(3, 6), slice(6, 10)):
+            x = run_block(self.block[segment], x, self.with_cp)
+        return x
 
 
 class ConvStage(nn.Module):
@@ -78,16 +87,19 @@ class ConvStage(nn.Module):
         out_channels (int): Channels after the downsampling conv.
         norm_cfg (dict): Norm layer config for the conv units.
         with_cp (bool): Checkpoint each block to save activation memory.
+        winograd (bool): Run the 3x3 convs of the blocks as
+            :class:`WinogradConv2d`.
     """
 
     def __init__(self, num_blocks, in_channels, hidden_dims, out_channels,
-                 norm_cfg, with_cp=False):
+                 norm_cfg, with_cp=False, winograd=False):
         super().__init__()
         self.with_cp = with_cp
         self.conv_blocks = nn.ModuleList(
             nn.Sequential(
                 *_conv_norm_relu(in_channels, hidden_dims, 1, 1, norm_cfg),
-                *_conv_norm_relu(hidden_dims, hidden_dims, 3, 1, norm_cfg),
+                *_conv_norm_relu(hidden_dims, hidden_dims, 3, 1, norm_cfg,
+                                 winograd),
                 *_conv_norm_relu(hidden_dims, in_channels, 1, 1, norm_cfg))
             for _ in range(num_blocks))
         self.downsample = nn.Conv2d(

@@ -1,16 +1,24 @@
 """Winograd F(4x4, 3x3) convolution: 4x fewer multiply-adds on the CPU.
 
-:class:`WinogradConv2d` stands in for a 3x3, stride-1, padding-1 ``nn.Conv2d``
-(with an optional ReLU fused in). On the CPU in float32 it runs the compiled
-op ``mmconvmlp.ops._winograd`` (built by ``setup.py`` on x86-64); anywhere
-else (GPU, other dtypes, autocast, no compiled op) it runs ``F.conv2d`` with
-the original weights, so a model that uses it behaves the same on every
-device. Its outputs differ from a direct convolution by float rounding only
-(relative error about 1e-5; the tests bound it).
+Two modules stand in for a 3x3, stride-1, padding-1 convolution:
+
+* :class:`WinogradConv2d`, an ``nn.Conv2d`` (same parameters and state-dict
+  keys) whose forward and backward run the Winograd op; the backbone uses it
+  for its 3x3 convolutions, in training and inference;
+* :class:`PackedWinogradConv2d`, built by ``optimize_for_inference`` from any
+  such conv: weights transformed and packed once, a following ReLU fused in.
+
+Both run the compiled op ``mmconvmlp.ops._winograd`` (built by ``setup.py``
+on x86-64) on the CPU in float32 and fall back to ``F.conv2d`` with the
+original weights anywhere else (GPU, autocast, other dtypes, maps too small
+to pay, ``torch.compile`` tracing, no compiled op). The op's results differ
+from a direct convolution's by float rounding only (relative error about
+1e-5; the tests bound it).
 """
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.autograd.function import once_differentiable
 
 try:
     from . import _winograd
@@ -25,6 +33,10 @@ _G = torch.tensor([[1 / 4, 0, 0],
                    [1 / 24, 1 / 12, 1 / 6],
                    [1 / 24, -1 / 12, 1 / 6],
                    [0, 0, 1]], dtype=torch.float64)
+
+#: Below this many 4x4 output tiles the weights are not reused enough for
+#: the transforms to pay; ``F.conv2d`` runs instead.
+MIN_TILES = 64
 
 
 def winograd_available():
@@ -41,27 +53,102 @@ def transform_weight(weight):
     return u.reshape(36, in_channels, out_channels).float().contiguous()
 
 
-class WinogradConv2d(nn.Module):
-    """A 3x3 stride-1 padding-1 convolution computed with Winograd F(4x4, 3x3).
+def weight_grad_from_transformed(grad_u):
+    """The (K, C, 3, 3) weight gradient from the (36, C, K) gradient of the
+    transformed weights (the adjoint of :func:`transform_weight`)."""
+    in_channels, out_channels = grad_u.shape[1:]
+    grad = torch.einsum('ap,abck,bq->kcpq', _G,
+                        grad_u.double().view(6, 6, in_channels, out_channels),
+                        _G)
+    return grad.float()
 
-    Built from an existing conv (see :meth:`supports`); inference only: the
-    transformed weights are computed once, at construction.
+
+def _nhwc(x):
+    """The (N, H, W, C) contiguous view (free for channels-last tensors)."""
+    return x.permute(0, 2, 3, 1).contiguous()
+
+
+def takes_winograd(x):
+    """Whether a 3x3 convolution of ``x`` runs the compiled op."""
+    if _winograd is None or x.dim() != 4:
+        return False
+    tiles = x.shape[0] * -(-x.shape[2] // 4) * -(-x.shape[3] // 4)
+    return (x.device.type == 'cpu' and x.dtype == torch.float32
+            and tiles >= MIN_TILES and not torch.is_autocast_enabled('cpu')
+            and not torch.compiler.is_compiling())
+
+
+class _WinogradConv3x3(torch.autograd.Function):
+    """3x3 stride-1 padding-1 convolution; backward by the same transforms:
+    the input gradient is the Winograd convolution of the output gradient
+    with the flipped, transposed kernels, the weight gradient is
+    accumulated tile by tile in the transformed domain."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias):
+        x_nhwc = _nhwc(x)
+        packed = _winograd.pack_weight(transform_weight(weight))
+        out = _winograd.conv3x3(x_nhwc, packed, weight.shape[0],
+                                None if bias is None else bias.contiguous(),
+                                False)
+        ctx.save_for_backward(x_nhwc, weight)
+        ctx.has_bias = bias is not None
+        return out.permute(0, 3, 1, 2)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_out):
+        x_nhwc, weight = ctx.saved_tensors
+        grad_nhwc = _nhwc(grad_out)
+        grad_x = grad_weight = grad_bias = None
+        if ctx.needs_input_grad[0]:
+            flipped = weight.flip(2, 3).transpose(0, 1)
+            grad_x = _winograd.conv3x3(
+                grad_nhwc, _winograd.pack_weight(transform_weight(flipped)),
+                weight.shape[1], None, False).permute(0, 3, 1, 2)
+        if ctx.needs_input_grad[1]:
+            grad_weight = weight_grad_from_transformed(
+                _winograd.conv3x3_weight_grad(x_nhwc, grad_nhwc))
+        if ctx.has_bias and ctx.needs_input_grad[2]:
+            grad_bias = grad_nhwc.sum(dim=(0, 1, 2))
+        return grad_x, grad_weight, grad_bias
+
+
+def _check_supported(conv):
+    if not PackedWinogradConv2d.supports(conv):
+        raise ValueError(f'a Winograd convolution needs a 3x3 conv with '
+                         f'stride 1, padding 1, dilation 1, groups 1 and '
+                         f'zero padding; got {conv}')
+
+
+class WinogradConv2d(nn.Conv2d):
+    """``nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=bias)``
+    computed with Winograd F(4x4, 3x3), forward and backward, where the
+    compiled op applies (see :func:`takes_winograd`)."""
+
+    def __init__(self, in_channels, out_channels, bias=True):
+        super().__init__(in_channels, out_channels, 3, padding=1, bias=bias)
+
+    def forward(self, x):
+        """NCHW -> NCHW (channels-last memory on the Winograd path)."""
+        if takes_winograd(x):
+            return _WinogradConv3x3.apply(x, self.weight, self.bias)
+        return super().forward(x)
+
+
+class PackedWinogradConv2d(nn.Module):
+    """An inference-only Winograd convolution made from an existing one.
+
+    The transformed weights are packed once, at construction.
 
     Args:
-        conv (nn.Conv2d): The convolution to replace.
+        conv (nn.Conv2d): The convolution to replace (see :meth:`supports`).
         relu (bool): Apply a ReLU to the output (fused into the op).
     """
 
-    #: Below this many 4x4 output tiles the weights are not reused enough
-    #: for the transform to pay; ``F.conv2d`` runs instead.
-    min_tiles = 64
-
     def __init__(self, conv, relu=False):
         super().__init__()
-        if not self.supports(conv):
-            raise ValueError(f'WinogradConv2d needs a 3x3 conv with stride 1, '
-                             f'padding 1, dilation 1, groups 1, zero padding; '
-                             f'got {conv}')
+        _check_supported(conv)
         self.relu = relu
         self.weight = nn.Parameter(conv.weight.detach().clone(),
                                    requires_grad=False)
@@ -73,19 +160,11 @@ class WinogradConv2d(nn.Module):
 
     @staticmethod
     def supports(conv):
-        """Whether ``conv`` is a convolution this module can replace."""
-        return (type(conv) is nn.Conv2d and conv.kernel_size == (3, 3)
-                and conv.stride == (1, 1) and conv.padding == (1, 1)
-                and conv.dilation == (1, 1) and conv.groups == 1
-                and conv.padding_mode == 'zeros')
-
-    def _use_winograd(self, x):
-        tiles = x.shape[0] * -(-x.shape[-2] // 4) * -(-x.shape[-1] // 4)
-        return (self.packed.numel() > 0 and x.device.type == 'cpu'
-                and x.dtype == torch.float32 and x.dim() == 4
-                and tiles >= self.min_tiles
-                and not torch.is_autocast_enabled('cpu')
-                and not (torch.is_grad_enabled() and x.requires_grad))
+        """Whether ``conv`` is a convolution a Winograd one can replace."""
+        return (type(conv) in (nn.Conv2d, WinogradConv2d)
+                and conv.kernel_size == (3, 3) and conv.stride == (1, 1)
+                and conv.padding == (1, 1) and conv.dilation == (1, 1)
+                and conv.groups == 1 and conv.padding_mode == 'zeros')
 
     def forward(self, x):
         """NCHW -> NCHW (channels-last memory on the Winograd path).
@@ -94,13 +173,13 @@ class WinogradConv2d(nn.Module):
         convolutions are as fast as the float32 Winograd op, and a Winograd
         product in bfloat16 would lose too much precision.
         """
-        if not self._use_winograd(x):
+        if (self.packed.numel() == 0 or not takes_winograd(x)
+                or (torch.is_grad_enabled() and x.requires_grad)):
             out = F.conv2d(x, self.weight, self.bias, padding=1)
             return out.relu_() if self.relu else out
         bias = None if self.bias is None else self.bias.contiguous()
-        out = _winograd.conv3x3(x.permute(0, 2, 3, 1).contiguous(),
-                                self.packed, self.weight.shape[0], bias,
-                                self.relu)
+        out = _winograd.conv3x3(_nhwc(x), self.packed, self.weight.shape[0],
+                                bias, self.relu)
         return out.permute(0, 3, 1, 2)
 
     def extra_repr(self):

@@ -47,13 +47,81 @@ def test_large_odd_input():
 
 @pytest.mark.parametrize('arch', ['s', 'm', 'l'])
 def test_matches_reference_number_for_number(model_pair, arch):
-    model, ref = model_pair(arch)
+    """With direct convolutions the backbone is bit-identical."""
+    model, ref = model_pair(arch, winograd=False)
     x = torch.randn(2, 3, 96, 75)
     with torch.no_grad():
         ours, theirs = model(x), ref(x)
     assert len(ours) == len(theirs) == 4
     for a, b in zip(ours, theirs):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def _rel_error(a, b):
+    return ((a - b).abs().max() / b.abs().max()).item()
+
+
+@pytest.mark.parametrize('arch', ['s', 'l'])
+def test_winograd_default_matches_reference(model_pair, arch):
+    """The default (Winograd) backbone equals the reference up to float
+    rounding, at a size where its tokenizer and conv stage take the
+    Winograd path."""
+    from mmconvmlp.ops import takes_winograd
+    model, ref = model_pair(arch)
+    x = torch.randn(2, 3, 161, 197)
+    assert takes_winograd(torch.empty(2, 64, 41, 50))  # the conv stage's map
+    with torch.no_grad():
+        ours, theirs = model(x), ref(x)
+    for a, b in zip(ours, theirs):
+        assert a.is_contiguous()
+        assert _rel_error(a, b) < 1e-4
+
+
+def _gradients(net, part, x, weights):
+    """Parameter gradients of a fixed random projection of ``part(net)(x)``."""
+    net.zero_grad()
+    outs = part(net)(x)
+    sum((o * w).sum() for o, w in zip(outs, weights)).backward()
+    return {name: p.grad for name, p in net.named_parameters()
+            if p.grad is not None}
+
+
+@pytest.mark.parametrize('bn_train', [False, True])
+def test_winograd_gradients_match_reference(model_pair, bn_train):
+    """Gradients of the Winograd backbone against the reference's.
+
+    With BN on running statistics they agree to float rounding. The
+    tokenizer's conv units are compared without the max pool after them:
+    at a near-tie, rounding may let the pool pick the other pixel, which
+    legitimately moves one term of a gradient (past the pool the values
+    differ by rounding only). With batch statistics, BN divides by each
+    channel's spread over this tiny batch, which magnifies the conv's
+    rounding (about 1e-5 relative to its inputs' scale) into gradient
+    differences of up to about 1%, as in TF32 GPU training; the gradients
+    are then compared as vectors.
+    """
+    model, ref = model_pair('s', drop_path_rate=0.)
+    for block in ref.modules():  # the reference's stochastic depth is fixed
+        if hasattr(block, 'rate'):
+            block.rate = 0.
+    model.train(bn_train), ref.train(bn_train)
+    x = torch.randn(2, 3, 129, 161)
+    parts = {  # parameter-name prefix: maps whose gradients to compare
+        'tokenizer': lambda net: lambda img: (net.tokenizer.block[:9](img), ),
+        ('conv', 'stages'): lambda net: lambda img: net(img)[1:]}
+    for prefix, part in parts.items():
+        with torch.no_grad():
+            weights = [torch.randn_like(o) for o in part(ref)(x)]
+        ours = _gradients(model, part, x, weights)
+        theirs = _gradients(ref, part, x, weights)
+        for name, grad in ours.items():
+            if not name.startswith(prefix):
+                continue
+            if bn_train:
+                gap = ((grad - theirs[name]).norm() / theirs[name].norm())
+                assert gap.item() < 3e-2, name
+            else:
+                assert _rel_error(grad, theirs[name]) < 1e-4, name
 
 
 def test_every_subset_of_out_indices(model_pair):

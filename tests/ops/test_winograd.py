@@ -6,7 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mmconvmlp.ops import WinogradConv2d, winograd_available
+from mmconvmlp.ops import (PackedWinogradConv2d, WinogradConv2d,
+                           takes_winograd, winograd_available)
 from mmconvmlp.ops.winograd import transform_weight
 
 needs_op = pytest.mark.skipif(not winograd_available(),
@@ -39,7 +40,7 @@ def test_matches_conv2d(in_channels, out_channels, height, width, batch, bias,
     if bias:
         nn.init.normal_(conv.bias)
     x = torch.randn(batch, in_channels, height, width)
-    winograd = WinogradConv2d(conv, relu=relu)
+    winograd = PackedWinogradConv2d(conv, relu=relu)
     with torch.no_grad():
         expected = conv(x)
         if relu:
@@ -62,7 +63,7 @@ def test_takes_the_compiled_path():
     x = torch.randn(1, 16, 40, 44)
     with torch.no_grad():
         expected = conv(x)
-        out = WinogradConv2d(conv)(x)
+        out = PackedWinogradConv2d(conv)(x)
         op = _winograd.conv3x3(
             x.permute(0, 2, 3, 1).contiguous(),
             _winograd.pack_weight(transform_weight(conv.weight)), 24,
@@ -77,7 +78,7 @@ def test_falls_back_to_conv2d():
     original weights: bit-identical to the conv."""
     torch.manual_seed(0)
     conv = nn.Conv2d(8, 8, 3, padding=1)
-    winograd = WinogradConv2d(conv)
+    winograd = PackedWinogradConv2d(conv)
     x = torch.randn(1, 8, 40, 40, requires_grad=True)
     torch.testing.assert_close(winograd(x), conv(x), rtol=0, atol=0)
     small = torch.randn(1, 8, 8, 8)  # 4 tiles < min_tiles
@@ -108,6 +109,51 @@ def test_transform_weight_reproduces_kernel_products():
     nn.Conv2d(8, 8, 3, padding=1, padding_mode='reflect'),
 ])
 def test_refuses_other_convolutions(conv):
-    assert not WinogradConv2d.supports(conv)
+    assert not PackedWinogradConv2d.supports(conv)
     with pytest.raises(ValueError, match='3x3 conv with stride 1'):
-        WinogradConv2d(conv)
+        PackedWinogradConv2d(conv)
+
+
+@needs_op
+@pytest.mark.parametrize('in_channels,out_channels,height,width,batch,bias', [
+    (16, 24, 37, 41, 2, True),
+    (128, 128, 33, 41, 2, False),
+    (5, 7, 33, 30, 1, True),
+])
+@pytest.mark.parametrize('channels_last', [False, True])
+def test_trainable_conv_gradients(in_channels, out_channels, height, width,
+                                  batch, bias, channels_last):
+    """WinogradConv2d's output and its gradients for input, weight and bias
+    against a float64 convolution."""
+    torch.manual_seed(0)
+    conv = WinogradConv2d(in_channels, out_channels, bias=bias)
+    x = torch.randn(batch, in_channels, height, width)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    assert takes_winograd(x)
+    x.requires_grad_()
+    out = conv(x)
+    grad = torch.randn_like(out)
+    (out * grad).sum().backward()
+    x64 = x.detach().double().requires_grad_()
+    params64 = [p.detach().double().requires_grad_()
+                for p in conv.parameters()]
+    ref = F.conv2d(x64, params64[0], params64[1] if bias else None,
+                   padding=1)
+    (ref * grad.double()).sum().backward()
+    assert _rel_error(out.double(), ref) < 1e-4
+    assert _rel_error(x.grad.double(), x64.grad) < 1e-4
+    for param, param64 in zip(conv.parameters(), params64):
+        assert _rel_error(param.grad.double(), param64.grad) < 1e-4
+
+
+def test_trainable_conv_is_a_conv2d():
+    """Same parameters and state-dict keys as nn.Conv2d; a plain conv where
+    the op does not apply (here: autocast)."""
+    conv = WinogradConv2d(4, 6, bias=False)
+    assert isinstance(conv, nn.Conv2d)
+    assert list(conv.state_dict()) == ['weight']
+    x = torch.randn(1, 4, 40, 40)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        assert not takes_winograd(x)
+        assert conv(x).dtype == torch.bfloat16

@@ -7,11 +7,14 @@
 // with the bias and an optional ReLU fused in. Blocks of tiles are spread over
 // PyTorch's intra-op threads, so that each block's intermediates stay in
 // cache: 4x fewer multiply-adds than a direct 3x3 convolution and no
-// full-size temporary tensors.
+// full-size temporary tensors. For training, conv3x3_weight_grad accumulates
+// the weight gradient in the transformed domain (the input gradient is
+// conv3x3 of the output gradient with flipped, transposed kernels).
 #include <ATen/Parallel.h>
 #include <torch/extension.h>
 
 #include <algorithm>
+#include <mutex>
 #include <vector>
 
 extern "C" {
@@ -22,6 +25,10 @@ void cblas_sgemm_pack(int layout, int identifier, int trans, int m, int n,
 void cblas_sgemm_compute(int layout, int transa, int transb, int m, int n,
                          int k, const float* a, int lda, const float* b,
                          int ldb, float beta, float* c, int ldc);
+void sgemm_(const char* transa, const char* transb, const int* m,
+            const int* n, const int* k, const float* alpha, const float* a,
+            const int* lda, const float* b, const int* ldb, const float* beta,
+            float* c, const int* ldc);
 }
 
 namespace {
@@ -131,6 +138,58 @@ void output_transform(const float* m, int64_t ldm, int K, int k0, int lanes,
   }
 }
 
+// A applied to four values of one lane: the six-value adjoint of at_rows.
+inline void a_rows(const float y0, const float y1, const float y2,
+                   const float y3, float* out, int stride) {
+  out[0 * stride] = y0;
+  out[1 * stride] = y0 + y1 + y2 + y3;
+  out[2 * stride] = y0 - y1 + y2 - y3;
+  out[3 * stride] = y0 + 2.f * y1 + 4.f * y2 + 8.f * y3;
+  out[4 * stride] = y0 - 2.f * y1 + 4.f * y2 - 8.f * y3;
+  out[5 * stride] = y3;
+}
+
+// The adjoint of output_transform: A dy A^T of the 4x4 output-gradient tile
+// at (y0, x0) (zero outside the output) for channels [k0, k0 + lanes),
+// written to g[p * ldg + c].
+void output_grad_transform(const float* dy, int H, int W, int K, int y0,
+                           int x0, int k0, int lanes, float* g, int64_t ldg) {
+  float d[kOut][kOut][kLanes];
+  for (int i = 0; i < kOut; ++i)
+    for (int j = 0; j < kOut; ++j) {
+      const int yy = y0 + i, xx = x0 + j;
+      if (yy >= H || xx >= W) {
+        std::fill_n(d[i][j], kLanes, 0.f);
+        continue;
+      }
+      const float* src = dy + ((int64_t)yy * W + xx) * K + k0;
+      std::copy_n(src, lanes, d[i][j]);
+      std::fill_n(d[i][j] + lanes, kLanes - lanes, 0.f);
+    }
+  float t[kTile][kOut][kLanes];
+  for (int j = 0; j < kOut; ++j)
+#pragma omp simd
+    for (int c = 0; c < kLanes; ++c)
+      a_rows(d[0][j][c], d[1][j][c], d[2][j][c], d[3][j][c], &t[0][j][c],
+             kOut * kLanes);
+  for (int i = 0; i < kTile; ++i) {
+    float o[kTile][kLanes];
+#pragma omp simd
+    for (int c = 0; c < kLanes; ++c)
+      a_rows(t[i][0][c], t[i][1][c], t[i][2][c], t[i][3][c], &o[0][c],
+             kLanes);
+    for (int j = 0; j < kTile; ++j)
+      std::copy_n(o[j], lanes, g + (int64_t)(i * kTile + j) * ldg);
+  }
+}
+
+// Tiles per task: enough tasks to keep every thread busy, at most kMaxTiles.
+int64_t tiles_per_task(int64_t tiles) {
+  return std::max<int64_t>(
+      1, std::min<int64_t>(kMaxTiles,
+                           tiles / (4 * at::get_num_threads()) + 1));
+}
+
 }  // namespace
 
 // Pack transformed weights u (36, C, K) into MKL's format for B operands:
@@ -165,10 +224,7 @@ at::Tensor conv3x3(const at::Tensor& x, const at::Tensor& packed, int64_t K,
   const int N = x.size(0), H = x.size(1), W = x.size(2), C = x.size(3);
   const int tiles_h = (H + kOut - 1) / kOut, tiles_w = (W + kOut - 1) / kOut;
   const int64_t tiles = (int64_t)N * tiles_h * tiles_w;
-  // Enough tasks to keep every thread busy, at most kMaxTiles tiles each.
-  const int64_t per_task = std::max<int64_t>(
-      1, std::min<int64_t>(kMaxTiles,
-                           tiles / (4 * at::get_num_threads()) + 1));
+  const int64_t per_task = tiles_per_task(tiles);
   const int64_t tasks = (tiles + per_task - 1) / per_task;
   auto y = at::empty({N, H, W, K}, x.options());
   const float* xp = x.data_ptr<float>();
@@ -212,7 +268,76 @@ at::Tensor conv3x3(const at::Tensor& x, const at::Tensor& packed, int64_t K,
   return y;
 }
 
+// The gradient of conv3x3's loss with respect to the transformed weights:
+// sum over tiles of (B^T d B)^T (A dy A^T), position by position, for x
+// (N, H, W, C) and the output gradient dy (N, H, W, K); returns (36, C, K).
+at::Tensor conv3x3_weight_grad(const at::Tensor& x, const at::Tensor& dy) {
+  TORCH_CHECK(x.dim() == 4 && dy.dim() == 4 && x.is_contiguous() &&
+                  dy.is_contiguous() && x.scalar_type() == at::kFloat &&
+                  dy.scalar_type() == at::kFloat,
+              "expected contiguous float32 (N, H, W, C) and (N, H, W, K) "
+              "tensors, got ", x.sizes(), " and ", dy.sizes());
+  TORCH_CHECK(x.sizes().slice(0, 3) == dy.sizes().slice(0, 3),
+              "input ", x.sizes(), " and output gradient ", dy.sizes(),
+              " differ in N, H or W");
+  const int N = x.size(0), H = x.size(1), W = x.size(2), C = x.size(3);
+  const int K = dy.size(3);
+  const int tiles_h = (H + kOut - 1) / kOut, tiles_w = (W + kOut - 1) / kOut;
+  const int64_t tiles = (int64_t)N * tiles_h * tiles_w;
+  const int64_t per_task = tiles_per_task(tiles);
+  const int64_t tasks = (tiles + per_task - 1) / per_task;
+  const float* xp = x.data_ptr<float>();
+  const float* dyp = dy.data_ptr<float>();
+  // One partial sum per chunk of tasks, added up in chunk order afterwards:
+  // the result does not depend on which thread finishes first.
+  std::mutex lock;
+  std::vector<std::pair<int64_t, std::vector<float>>> partials;
+  at::parallel_for(0, tasks, 1, [&](int64_t begin, int64_t end) {
+    std::vector<float> v((size_t)kPos * per_task * C);
+    std::vector<float> g((size_t)kPos * per_task * K);
+    std::vector<float> acc((size_t)kPos * C * K, 0.f);
+    for (int64_t task = begin; task < end; ++task) {
+      const int64_t first = task * per_task;
+      const int count = (int)std::min<int64_t>(per_task, tiles - first);
+      for (int i = 0; i < count; ++i) {
+        const int64_t tile = first + i;
+        const int n = tile / (tiles_h * tiles_w);
+        const int rest = tile % (tiles_h * tiles_w);
+        const int y0 = rest / tiles_w * kOut, x0 = rest % tiles_w * kOut;
+        for (int c0 = 0; c0 < C; c0 += kLanes)
+          input_transform(xp + (int64_t)n * H * W * C, H, W, C, y0 - 1,
+                          x0 - 1, c0, std::min(kLanes, C - c0),
+                          v.data() + (int64_t)i * C + c0, per_task * C);
+        for (int k0 = 0; k0 < K; k0 += kLanes)
+          output_grad_transform(dyp + (int64_t)n * H * W * K, H, W, K, y0,
+                                x0, k0, std::min(kLanes, K - k0),
+                                g.data() + (int64_t)i * K + k0, per_task * K);
+      }
+      // acc_p (C x K, row-major) += v_p^T g_p, in column-major terms
+      // acc_p^T (K x C) += g_p^T (K x count) v_p (count x C).
+      const float one = 1.f;
+      for (int p = 0; p < kPos; ++p)
+        sgemm_("N", "T", &K, &C, &count, &one, g.data() + p * per_task * K,
+               &K, v.data() + p * per_task * C, &C, &one,
+               acc.data() + (int64_t)p * C * K, &K);
+    }
+    std::lock_guard<std::mutex> guard(lock);
+    partials.emplace_back(begin, std::move(acc));
+  });
+  std::sort(partials.begin(), partials.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  auto grad = at::zeros({kPos, C, K}, x.options());
+  float* gp = grad.data_ptr<float>();
+  for (const auto& partial : partials) {
+    const std::vector<float>& acc = partial.second;
+    for (size_t i = 0; i < acc.size(); ++i) gp[i] += acc[i];
+  }
+  return grad;
+}
+
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("pack_weight", &pack_weight, "pack (36, C, K) Winograd weights");
+  m.def("conv3x3_weight_grad", &conv3x3_weight_grad,
+        "gradient of conv3x3 with respect to the transformed weights");
   m.def("conv3x3", &conv3x3, "Winograd F(4x4, 3x3) NHWC convolution");
 }
