@@ -1,4 +1,4 @@
-"""Install mmconvmlp: the ConvMLP backbone for MMDetection 3.x and MMSegmentation 1.x."""
+"""Install mmconvmlp: ConvMLP backbones for MMDetection 3.x and MMSegmentation 1.x."""
 import os.path as osp
 import platform
 

@@ -5,8 +5,9 @@ Shared by ``tools/analysis_tools/benchmark_seg.py`` and
 on: latency as the median of repeated runs after warm-up (CUDA events on a
 GPU), FLOPs and parameters from mmengine's complexity counter, peak memory as
 the growth of the process's peak resident memory over a call on the CPU
-(each measurement in its own process, see :func:`run_isolated`) or the
-CUDA allocator's peak on a GPU.
+(each measurement in its own process, see :func:`run_isolated`), the peak of
+live tensor memory from the profiler's allocation events, or the CUDA
+allocator's peak on a GPU.
 """
 import multiprocessing
 import statistics
@@ -34,6 +35,42 @@ def measure_latency(fn, repeats=5, warmup=1, device='cpu'):
             fn()
             times.append(time.perf_counter() - begin)
     return statistics.median(times)
+
+
+def measure_latencies(fns, repeats=5, warmup=1, device='cpu'):
+    """Median seconds of each of ``fns`` (a dict of callables), timed in
+    turns: every round runs each once, so that a change in the machine's
+    load during the measurement hits all of them alike."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    times = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            times[name].append(measure_latency(fn, repeats=1, warmup=0,
+                                               device=device))
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def measure_peak_tensor_memory(fn):
+    """Peak MiB of tensor memory ``fn()`` allocates on the CPU, counted from
+    the allocation and free events of PyTorch's profiler: live activations
+    and gradients, without what the C allocator keeps around (which
+    :func:`measure_peak_memory` sees)."""
+    from torch.autograd import DeviceType
+    from torch.profiler import ProfilerActivity, profile
+    with profile(activities=[ProfilerActivity.CPU],
+                 profile_memory=True) as prof:
+        fn()
+    events = sorted((e for e in prof.profiler.kineto_results.events()
+                     if e.name() == '[memory]'
+                     and e.device_type() == DeviceType.CPU),
+                    key=lambda e: e.start_ns())
+    live = peak = 0
+    for event in events:
+        live += event.nbytes()
+        peak = max(peak, live)
+    return peak / 2**20
 
 
 def _status_mib(field):

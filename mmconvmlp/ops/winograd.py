@@ -11,9 +11,9 @@ Two modules stand in for a 3x3, stride-1, padding-1 convolution:
 Both run the compiled op ``mmconvmlp.ops._winograd`` (built by ``setup.py``
 on x86-64) on the CPU in float32 and fall back to ``F.conv2d`` with the
 original weights anywhere else (GPU, autocast, other dtypes, maps too small
-to pay, ``torch.compile`` tracing, no compiled op). The op's results differ
-from a direct convolution's by float rounding only (relative error about
-1e-5; the tests bound it).
+to pay, ``torch.compile`` or ``torch.jit`` tracing, no compiled op). The
+op's results differ from a direct convolution's by float rounding only
+(relative error about 1e-5; the tests bound it).
 """
 import torch
 import torch.nn.functional as F
@@ -75,7 +75,8 @@ def takes_winograd(x):
     tiles = x.shape[0] * -(-x.shape[2] // 4) * -(-x.shape[3] // 4)
     return (x.device.type == 'cpu' and x.dtype == torch.float32
             and tiles >= MIN_TILES and not torch.is_autocast_enabled('cpu')
-            and not torch.compiler.is_compiling())
+            and not torch.compiler.is_compiling()
+            and not torch.jit.is_tracing())  # e.g. mmengine's FLOP counter
 
 
 class _WinogradConv3x3(torch.autograd.Function):

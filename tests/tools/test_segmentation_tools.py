@@ -69,9 +69,13 @@ def test_backbone_benchmark_tool_prints_every_path(repo_root):
     out = subprocess.run(cmd, cwd=repo_root, capture_output=True, text=True,
                          check=True, timeout=900).stdout
     for path in ('straightforward (reference)', 'default module',
-                 'optimized fp32', 'optimized bf16', 'mmdet ResNet-50',
-                 'fwd+bwd, default module', 'peak memory with with_cp (MiB)',
+                 'optimized fp32, direct convs', 'optimized fp32',
+                 'optimized bf16', 'mmdet ResNet-50',
+                 'fwd+bwd, default module',
+                 'peak memory, live tensors, with with_cp (MiB)',
+                 'peak memory, process (RSS growth), with with_cp (MiB)',
                  'RetinaNet-ConvMLP-S', 'Semantic FPN-ConvMLP-S'):
         assert f'| {path} |' in out or f'| s | 64x96 | {path} |' in out
-    fp32 = next(r for r in out.splitlines() if '| optimized fp32 |' in r)
-    assert float(fp32.strip('|').split('|')[-1]) < 1e-4  # error vs eager
+    for path in ('optimized fp32, direct convs', 'optimized fp32'):
+        row = next(r for r in out.splitlines() if f'| {path} |' in r)
+        assert float(row.strip('|').split('|')[-1]) < 1e-4  # error vs eager

@@ -6,22 +6,24 @@
 For each arch and size it times, on the same weights and input: the
 straightforward implementation (mmconvmlp.reference: the paper's code as
 plain eager PyTorch), our default module, ``optimize_for_inference`` in
-float32 and in bf16, and mmdet's ResNet-50; it prints latency (median after
-warm-up; CUDA events on a GPU), achieved GFLOP/s (2 x the multiply-adds of
-mmengine's counter, per second), each path's speed-up over the
-straightforward one and its max relative error against our eager module.
-Then the training step (forward + backward, 512x512, batch 2) of the
-reference and the default module, and peak memory with and without
-``with_cp``; with ``--end-to-end``, RetinaNet and Semantic FPN predict steps
-at 800x1216, stock against optimized.
+float32 (with and without Winograd convolutions) and in bf16, and mmdet's
+ResNet-50; it prints latency (median after warm-up, the paths timed in
+turns; CUDA events on a GPU), achieved GFLOP/s (2 x the multiply-adds of
+mmengine's counter, per second: Winograd paths do fewer), each path's
+speed-up over the straightforward one and its max relative error against
+our eager module. Then the training step (forward + backward, 512x512,
+batch 2) of the reference and the default module, and peak memory with and
+without ``with_cp`` (on the CPU both of live tensors and of the process);
+with ``--end-to-end``, RetinaNet and Semantic FPN predict steps at 800x1216,
+stock against optimized.
 """
 import argparse
 
 import torch
 
 from mmconvmlp.benchmarking import (complexity, markdown_table,
-                                    measure_latency, measure_peak_memory,
-                                    run_isolated)
+                                    measure_latencies, measure_peak_memory,
+                                    measure_peak_tensor_memory, run_isolated)
 
 
 def _max_rel_error(outs, refs):
@@ -65,6 +67,8 @@ def inference_rows(arch, height, width, device, repeats, compile):
     paths = {
         'straightforward (reference)': ref,
         'default module': model,
+        'optimized fp32, direct convs': optimize_for_inference(
+            model, winograd=False),
         'optimized fp32': optimize_for_inference(model),
         'optimized bf16': optimize_for_inference(model, bf16=True),
     }
@@ -73,46 +77,45 @@ def inference_rows(arch, height, width, device, repeats, compile):
             model, compile=True)
         paths['optimized bf16 + compile'] = optimize_for_inference(
             model, bf16=True, compile=True)
-    rows = []
+    r50 = _resnet50(device)
+    r50_macs, _ = complexity(r50, (x, ))
     with torch.no_grad():
         expected = model(x)
-        for name, net in paths.items():
-            latency = measure_latency(lambda: net(x), repeats=repeats,
-                                      warmup=2, device=device)
-            rows.append(dict(path=name, latency=latency * 1e3,
-                             gflops=2 * macs / latency / 1e9,
-                             error=_max_rel_error(net(x), expected)))
-        r50 = _resnet50(device)
-        r50_macs, _ = complexity(r50, (x, ))
-        latency = measure_latency(lambda: r50(x), repeats=repeats, warmup=2,
-                                  device=device)
-        rows.append(dict(path='mmdet ResNet-50', latency=latency * 1e3,
-                         gflops=2 * r50_macs / latency / 1e9))
-    base = rows[0]['latency']
-    for row in rows:
-        row.update(arch=arch, size=f'{height}x{width}',
-                   speedup=base / row['latency'])
-    return rows
+        errors = {name: _max_rel_error(net(x), expected)
+                  for name, net in paths.items()}
+        paths['mmdet ResNet-50'] = r50
+        latencies = measure_latencies(
+            {name: (lambda net=net: net(x)) for name, net in paths.items()},
+            repeats=repeats, warmup=2, device=device)
+    base = latencies['straightforward (reference)']
+    return [dict(arch=arch, size=f'{height}x{width}', path=name,
+                 latency=latency * 1e3, speedup=base / latency,
+                 gflops=2 * (r50_macs if name not in errors else macs) /
+                 latency / 1e9, error=errors.get(name))
+            for name, latency in latencies.items()]
 
 
-def train_step_time(arch, impl, device, repeats, height=512, width=512,
-                    batch=2):
-    """Seconds of one forward + backward of ``impl`` ('reference' or
-    'default') on a ``batch`` of random images."""
+def train_step_times(arch, device, repeats, height=512, width=512, batch=2):
+    """Seconds of one forward + backward of the reference and of the default
+    module on a ``batch`` of random images, timed in turns."""
     model, ref = _models(arch, device)
-    net = (ref if impl == 'reference' else model).train()
     x = torch.randn(batch, 3, height, width, device=device)
 
-    def step():
+    def step(net):
         net.zero_grad(set_to_none=True)
         sum(o.float().mean() for o in net(x)).backward()
 
-    return measure_latency(step, repeats=repeats, warmup=1, device=device)
+    return measure_latencies(
+        {'reference': lambda: step(ref.train()),
+         'default': lambda: step(model.train())},
+        repeats=repeats, warmup=1, device=device)
 
 
-def train_peak_memory(arch, with_cp, device, height=512, width=512, batch=2):
-    """Peak MiB of one forward + backward, with or without with_cp (run it
-    in a fresh process on the CPU: see mmconvmlp.benchmarking)."""
+def train_peak_memory(arch, with_cp, device, height=512, width=512, batch=2,
+                      tensors=False):
+    """Peak MiB of one forward + backward, with or without with_cp: the
+    process's (run it in a fresh process on the CPU: see
+    mmconvmlp.benchmarking) or, with ``tensors``, of live tensors."""
     from mmconvmlp import ConvMLP
     torch.manual_seed(0)
     net = ConvMLP(arch=arch, with_cp=with_cp).to(device).train()
@@ -121,6 +124,8 @@ def train_peak_memory(arch, with_cp, device, height=512, width=512, batch=2):
     def step():
         sum(o.mean() for o in net(x.requires_grad_())).backward()
 
+    if tensors:
+        return measure_peak_tensor_memory(step)
     return measure_peak_memory(step, device)
 
 
@@ -151,10 +156,11 @@ def end_to_end_rows(device, repeats, height=800, width=1216):
         fast = optimize_for_inference(model)
         data = _predict_batch(cfg.default_scope, height, width)
         with torch.no_grad():
-            stock = measure_latency(lambda: model.test_step(data),
-                                    repeats=repeats, warmup=1, device=device)
-            opt = measure_latency(lambda: fast.test_step(data),
-                                  repeats=repeats, warmup=1, device=device)
+            times = measure_latencies(
+                {'stock': lambda: model.test_step(data),
+                 'optimized': lambda: fast.test_step(data)},
+                repeats=repeats, warmup=1, device=device)
+            stock, opt = times['stock'], times['optimized']
             agreement = _agreement(cfg.default_scope, model.test_step(data)[0],
                                    fast.test_step(data)[0])
         rows.append(dict(model=name, size=f'{height}x{width}',
@@ -238,24 +244,31 @@ def main():
         ('error', 'max rel. error vs eager', '{:.1e}')]))
 
     th, tw = map(int, args.train_size.lower().split('x'))
-    ref_step = train_step_time(args.train_arch, 'reference', device,
-                               args.repeats, th, tw)
-    ours_step = train_step_time(args.train_arch, 'default', device,
-                                args.repeats, th, tw)
-    measure = run_isolated if device == 'cpu' else (lambda f, *a: f(*a))
-    plain = measure(train_peak_memory, args.train_arch, False, device, th, tw)
-    cp = measure(train_peak_memory, args.train_arch, True, device, th, tw)
+    steps = train_step_times(args.train_arch, device, args.repeats, th, tw)
+    rows = [dict(what='fwd+bwd, straightforward',
+                 value=steps['reference'] * 1e3),
+            dict(what='fwd+bwd, default module', value=steps['default'] * 1e3,
+                 ratio=steps['reference'] / steps['default'])]
+    if device == 'cpu':
+        memory = {
+            'live tensors': lambda cp: train_peak_memory(
+                args.train_arch, cp, device, th, tw, tensors=True),
+            'process (RSS growth)': lambda cp: run_isolated(
+                train_peak_memory, args.train_arch, cp, device, th, tw)}
+    else:
+        memory = {'CUDA allocator': lambda cp: train_peak_memory(
+            args.train_arch, cp, device, th, tw)}
+    for kind, measure in memory.items():
+        plain, cp = measure(False), measure(True)
+        rows += [dict(what=f'peak memory, {kind}, without with_cp (MiB)',
+                      value=plain),
+                 dict(what=f'peak memory, {kind}, with with_cp (MiB)',
+                      value=cp, ratio=cp / plain)]
     print(f'\n## Training step, ConvMLP-{args.train_arch.upper()}, '
-          f'{th}×{tw}, batch 2\n')
-    print(markdown_table([
-        dict(what='fwd+bwd, straightforward', value=ref_step * 1e3),
-        dict(what='fwd+bwd, default module', value=ours_step * 1e3,
-             ratio=ref_step / ours_step),
-        dict(what='peak memory without with_cp (MiB)', value=plain),
-        dict(what='peak memory with with_cp (MiB)', value=cp,
-             ratio=cp / plain),
-    ], [('what', 'measure', '{}'), ('value', 'ms / MiB', '{:.0f}'),
-        ('ratio', 'ratio', '{:.2f}')]))
+          f'{th}×{tw}, batch 2 (ratios: speed-up, memory fraction)\n')
+    print(markdown_table(rows, [('what', 'measure', '{}'),
+                                ('value', 'ms / MiB', '{:.0f}'),
+                                ('ratio', 'ratio', '{:.2f}')]))
 
     if args.end_to_end:
         print('\n## Predict step of whole models, stock eager vs '
