@@ -11,9 +11,9 @@ outputs faster:
   the GEMMs themselves (:class:`OneDNNLinear`);
 * every 3x3 stride-1 convolution (tokenizer, conv stage, FPN, heads) runs
   as a Winograd F(4x4, 3x3) convolution on the CPU
-  (:class:`mmconvmlp.ops.PackedWinogradConv2d`: 4x fewer multiply-adds), the
-  backbone's with the ReLU that follows fused in; on other devices it runs
-  as a plain conv;
+  (:class:`mmconvmlp.ops.PackedWinogradConv2d`: 4x fewer multiply-adds,
+  weights transformed once), the backbone's with the ReLU that follows
+  fused in; on other devices it runs as a plain conv;
 * convolutions run in the channels-last memory format: the conv stage then
   hands the Conv-MLP stages a tensor whose NHWC view needs no copy, and the
   depthwise convolutions read and write channel-last data directly;
@@ -32,7 +32,7 @@ from mmcv.cnn import fuse_conv_bn
 
 from .models import ConvMLP
 from .models.blocks import ConvMLPBlock
-from .ops import PackedWinogradConv2d
+from .ops import PackedWinogradConv2d, WinogradConv2d
 
 #: oneDNN's fused linear + pointwise op (what inductor uses on the CPU);
 #: ``None`` where PyTorch was built without it.
@@ -111,14 +111,10 @@ def _fuse_block_mlps(block):
 
 def use_winograd(model):
     """Replace, in place, every convolution of ``model`` that
-    :class:`~mmconvmlp.ops.PackedWinogradConv2d` supports; a ReLU that directly
-    follows one in an ``nn.Sequential`` (BN folded away before, as in the
-    tokenizer and the conv stage) is fused into it. mmcv ``ConvModule``s keep
-    their own activation: their forward can be asked to skip it. Returns
-    ``model``."""
-    for module in list(model.modules()):
-        if isinstance(module, nn.Sequential):
-            _fuse_sequential(module)
+    :class:`~mmconvmlp.ops.PackedWinogradConv2d` supports (call
+    :func:`fuse_conv_relu` first to fuse the backbone's ReLUs into them;
+    mmcv ``ConvModule``s keep their own activation: their forward can be
+    asked to skip it). Returns ``model``."""
     for module in list(model.modules()):
         for name, child in module.named_children():
             if PackedWinogradConv2d.supports(child):
@@ -126,18 +122,38 @@ def use_winograd(model):
     return model
 
 
-def _fuse_sequential(seq):
-    layers = list(seq)
-    for i, layer in enumerate(layers):
-        if not PackedWinogradConv2d.supports(layer):
+def fuse_conv_relu(model):
+    """In every ``nn.Sequential`` of ``model`` (the tokenizer's and conv
+    stage's units, BN already folded away), turn each conv that
+    :class:`~mmconvmlp.ops.PackedWinogradConv2d` supports and the ReLU that
+    follows it into one Winograd conv with the ReLU fused. Returns
+    ``model``."""
+    for seq in list(model.modules()):
+        if not isinstance(seq, nn.Sequential):
             continue
-        j = i + 1
-        while j < len(layers) and isinstance(layers[j], nn.Identity):
-            j += 1
-        relu = j < len(layers) and type(layers[j]) is nn.ReLU
-        seq[i] = PackedWinogradConv2d(layer, relu=relu)
-        if relu:
-            seq[j] = nn.Identity()
+        layers = list(seq)
+        for i, layer in enumerate(layers):
+            j = i + 1
+            while j < len(layers) and isinstance(layers[j], nn.Identity):
+                j += 1
+            if (PackedWinogradConv2d.supports(layer) and j < len(layers)
+                    and type(layers[j]) is nn.ReLU):
+                seq[i] = PackedWinogradConv2d(layer, relu=True)
+                seq[j] = nn.Identity()
+    return model
+
+
+def use_direct_convs(model):
+    """Replace, in place, the backbone's :class:`~mmconvmlp.ops.WinogradConv2d`
+    convolutions with plain ``nn.Conv2d`` ones. Returns ``model``."""
+    for module in list(model.modules()):
+        for name, child in module.named_children():
+            if isinstance(child, WinogradConv2d):
+                conv = nn.Conv2d(child.in_channels, child.out_channels, 3,
+                                 padding=1, bias=child.bias is not None)
+                conv.load_state_dict(child.state_dict())
+                setattr(module, name, conv.to(child.weight.device))
+    return model
 
 
 def _to_channels_last(module, args):
@@ -189,7 +205,8 @@ def optimize_for_inference(model, bf16=False, compile=False,
             heads (the first call of each input shape compiles).
         channels_last (bool): use the channels-last memory format.
         winograd (bool): compute 3x3 stride-1 convolutions with Winograd
-            F(4x4, 3x3) on the CPU (see :func:`use_winograd`).
+            F(4x4, 3x3) on the CPU (see :func:`use_winograd`); ``False``
+            computes them all directly (:func:`use_direct_convs`).
 
     Returns:
         nn.Module: the optimised copy, in eval mode. In float32 its outputs
@@ -205,7 +222,9 @@ def optimize_for_inference(model, bf16=False, compile=False,
             _fold_block_norms(block)
             _fuse_block_mlps(block)
     if winograd:
-        use_winograd(model)
+        use_winograd(fuse_conv_relu(model))
+    else:
+        use_direct_convs(model)
     if channels_last:
         model.to(memory_format=torch.channels_last)
         for backbone in model.modules():

@@ -6,7 +6,7 @@ from mmdet.testing import demo_mm_inputs
 from mmconvmlp import ConvMLP
 from mmconvmlp.deploy import (OneDNNLinear, fold_layer_norm,
                               optimize_for_inference)
-from mmconvmlp.ops import PackedWinogradConv2d
+from mmconvmlp.ops import PackedWinogradConv2d, WinogradConv2d
 
 
 def _max_rel_error(outs, refs):
@@ -27,10 +27,13 @@ def test_fold_layer_norm_is_exact():
                                atol=1e-5)
 
 
-@pytest.mark.parametrize('channels_last', [True, False])
-def test_backbone_same_outputs_fp32(model_pair, channels_last):
+@pytest.mark.parametrize('channels_last,winograd', [(True, True),
+                                                    (False, True),
+                                                    (True, False)])
+def test_backbone_same_outputs_fp32(model_pair, channels_last, winograd):
     model, _ = model_pair('s', out_indices=(0, 1, 2, 3, 4))
-    fast = optimize_for_inference(model, channels_last=channels_last)
+    fast = optimize_for_inference(model, channels_last=channels_last,
+                                  winograd=winograd)
     # odd size, large enough for the conv stage's Winograd path (64 tiles)
     x = torch.randn(1, 3, 161, 197)
     with torch.no_grad():
@@ -57,7 +60,8 @@ def test_onednn_linear_matches_linear(activation):
 
 def test_backbone_convs_become_winograd_with_relu(model_pair):
     """The tokenizer's two stride-1 convs and the conv stage's 3x3 convs run
-    as Winograd convs with their ReLU fused; the strided ones stay."""
+    as Winograd convs with their ReLU fused; the strided ones stay;
+    winograd=False computes every conv directly."""
     model, _ = model_pair('s')
     fast = optimize_for_inference(model)
     winograd = [m for m in fast.modules() if isinstance(m, PackedWinogradConv2d)]
@@ -65,9 +69,11 @@ def test_backbone_convs_become_winograd_with_relu(model_pair):
     assert all(m.relu for m in winograd)
     assert isinstance(fast.tokenizer.block[3], PackedWinogradConv2d)
     assert isinstance(fast.tokenizer.block[5], torch.nn.Identity)
-    assert isinstance(fast.tokenizer.block[0], torch.nn.Conv2d)  # stride 2
+    assert type(fast.tokenizer.block[0]) is torch.nn.Conv2d  # stride 2
     plain = optimize_for_inference(model, winograd=False)
-    assert not any(isinstance(m, PackedWinogradConv2d) for m in plain.modules())
+    assert not any(isinstance(m, (PackedWinogradConv2d, WinogradConv2d))
+                   for m in plain.modules())
+    assert type(plain.tokenizer.block[3]) is torch.nn.Conv2d
 
 
 def test_backbone_bf16_close(model_pair):

@@ -86,9 +86,8 @@ class _WinogradConv3x3(torch.autograd.Function):
     accumulated tile by tile in the transformed domain."""
 
     @staticmethod
-    def forward(ctx, x, weight, bias):
+    def forward(ctx, x, weight, bias, packed):
         x_nhwc = _nhwc(x)
-        packed = _winograd.pack_weight(transform_weight(weight))
         out = _winograd.conv3x3(x_nhwc, packed, weight.shape[0],
                                 None if bias is None else bias.contiguous(),
                                 False)
@@ -112,7 +111,7 @@ class _WinogradConv3x3(torch.autograd.Function):
                 _winograd.conv3x3_weight_grad(x_nhwc, grad_nhwc))
         if ctx.has_bias and ctx.needs_input_grad[2]:
             grad_bias = grad_nhwc.sum(dim=(0, 1, 2))
-        return grad_x, grad_weight, grad_bias
+        return grad_x, grad_weight, grad_bias, None
 
 
 def _check_supported(conv):
@@ -129,11 +128,23 @@ class WinogradConv2d(nn.Conv2d):
 
     def __init__(self, in_channels, out_channels, bias=True):
         super().__init__(in_channels, out_channels, 3, padding=1, bias=bias)
+        self._packed = self._packed_for = None
+
+    def packed_weight(self):
+        """The transformed, packed weights, recomputed only when the weights
+        changed (every optimizer step, not every inference call)."""
+        key = (self.weight.data_ptr(), self.weight._version)
+        if self._packed_for != key:
+            self._packed = _winograd.pack_weight(
+                transform_weight(self.weight))
+            self._packed_for = key
+        return self._packed
 
     def forward(self, x):
         """NCHW -> NCHW (channels-last memory on the Winograd path)."""
         if takes_winograd(x):
-            return _WinogradConv3x3.apply(x, self.weight, self.bias)
+            return _WinogradConv3x3.apply(x, self.weight, self.bias,
+                                          self.packed_weight())
         return super().forward(x)
 
 

@@ -11,7 +11,7 @@ ResNet-50; it prints latency (median after warm-up, the paths timed in
 turns; CUDA events on a GPU), achieved GFLOP/s (2 x the multiply-adds of
 mmengine's counter, per second: Winograd paths do fewer), each path's
 speed-up over the straightforward one and its max relative error against
-our eager module. Then the training step (forward + backward, 512x512,
+it. Then the training step (forward + backward, 512x512,
 batch 2) of the reference and the default module, and peak memory with and
 without ``with_cp`` (on the CPU both of live tensors and of the process);
 with ``--end-to-end``, RetinaNet and Semantic FPN predict steps at 800x1216,
@@ -80,7 +80,7 @@ def inference_rows(arch, height, width, device, repeats, compile):
     r50 = _resnet50(device)
     r50_macs, _ = complexity(r50, (x, ))
     with torch.no_grad():
-        expected = model(x)
+        expected = ref(x)
         errors = {name: _max_rel_error(net(x), expected)
                   for name, net in paths.items()}
         paths['mmdet ResNet-50'] = r50
@@ -241,7 +241,7 @@ def main():
         ('latency', 'latency (ms)', '{:.1f}'),
         ('gflops', 'GFLOP/s', '{:.0f}'),
         ('speedup', 'vs straightforward', '{:.2f}×'),
-        ('error', 'max rel. error vs eager', '{:.1e}')]))
+        ('error', 'max rel. error vs straightforward', '{:.1e}')]))
 
     th, tw = map(int, args.train_size.lower().split('x'))
     steps = train_step_times(args.train_arch, device, args.repeats, th, tw)
