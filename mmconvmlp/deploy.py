@@ -15,8 +15,9 @@ outputs faster:
   weights transformed once), the backbone's with the ReLU that follows
   fused in; on other devices it runs as a plain conv;
 * convolutions run in the channels-last memory format: the conv stage then
-  hands the Conv-MLP stages a tensor whose NHWC view needs no copy, and the
-  depthwise convolutions read and write channel-last data directly;
+  hands the Conv-MLP stages a tensor whose NHWC view needs no copy, the
+  depthwise convolutions read and write channel-last data directly, and the
+  backbone returns its maps channels-last (same values, no copies);
 * optionally (``bf16=True``) backbone, neck and heads run under bfloat16
   autocast, with outputs returned in float32; its error against float32 is
   measured by ``tools/analysis_tools/benchmark_backbone.py``;
@@ -126,20 +127,38 @@ def fuse_conv_relu(model):
     """In every ``nn.Sequential`` of ``model`` (the tokenizer's and conv
     stage's units, BN already folded away), turn each conv that
     :class:`~mmconvmlp.ops.PackedWinogradConv2d` supports and the ReLU that
-    follows it into one Winograd conv with the ReLU fused. Returns
+    follows it into one Winograd conv with the ReLU fused, and with it a
+    1x1 conv + ReLU that comes next (the conv stage's blocks). Returns
     ``model``."""
     for seq in list(model.modules()):
         if not isinstance(seq, nn.Sequential):
             continue
         layers = list(seq)
-        for i, layer in enumerate(layers):
-            j = i + 1
-            while j < len(layers) and isinstance(layers[j], nn.Identity):
-                j += 1
-            if (PackedWinogradConv2d.supports(layer) and j < len(layers)
-                    and type(layers[j]) is nn.ReLU):
-                seq[i] = PackedWinogradConv2d(layer, relu=True)
-                seq[j] = nn.Identity()
+
+        def after(i):  # index of the next layer that is not an Identity
+            i += 1
+            while i < len(layers) and isinstance(layers[i], nn.Identity):
+                i += 1
+            return i
+
+        def relu_at(i):
+            return i < len(layers) and type(layers[i]) is nn.ReLU
+
+        for i, conv in enumerate(layers):
+            if not (PackedWinogradConv2d.supports(conv) and relu_at(after(i))):
+                continue
+            fused = [after(i)]
+            proj = after(fused[0])
+            projection = None
+            if (proj < len(layers) and relu_at(after(proj))
+                    and PackedWinogradConv2d.supports_projection(
+                        conv, layers[proj])):
+                projection = layers[proj]
+                fused += [proj, after(proj)]
+            seq[i] = PackedWinogradConv2d(conv, relu=True,
+                                          projection=projection)
+            for j in fused:
+                seq[j] = layers[j] = nn.Identity()
     return model
 
 
@@ -230,6 +249,7 @@ def optimize_for_inference(model, bf16=False, compile=False,
         for backbone in model.modules():
             if isinstance(backbone, ConvMLP):
                 backbone.register_forward_pre_hook(_to_channels_last)
+                backbone.out_memory_format = torch.channels_last
     device_type = next(model.parameters()).device.type
     for part in _heavy_parts(model):
         if bf16:

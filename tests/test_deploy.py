@@ -40,6 +40,9 @@ def test_backbone_same_outputs_fp32(model_pair, channels_last, winograd):
         refs, outs = model(x), fast(x)
     assert [o.shape for o in outs] == [r.shape for r in refs]
     assert _max_rel_error(outs, refs) < 1e-4
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    assert all(o.is_contiguous(memory_format=layout) for o in outs)
+    assert all(r.is_contiguous() for r in refs)
     # the original model is untouched
     assert model.tokenizer.block[1].__class__.__name__ == 'BatchNorm2d'
 

@@ -86,6 +86,11 @@ class ConvMLP(BaseModule):
             channels=96, n_conv_blocks=3)),
     }
 
+    #: Memory format of the returned maps: NCHW-contiguous;
+    #: ``optimize_for_inference`` switches its copy to channels-last, the
+    #: layout its convolutions produce, to save the copies.
+    out_memory_format = torch.contiguous_format
+
     def __init__(self,
                  arch='s',
                  in_channels=3,
@@ -226,8 +231,10 @@ class ConvMLP(BaseModule):
             if i == 2:  # the Conv-MLP stages work channel-last
                 x = x.permute(0, 2, 3, 1)
             x = unit(x)
-            if i in self.out_indices:  # NCHW-contiguous, whatever the path
-                outs.append((x if i < 2 else x.permute(0, 3, 1, 2)).contiguous())
+            if i in self.out_indices:
+                x_nchw = x if i < 2 else x.permute(0, 3, 1, 2)
+                outs.append(x_nchw.contiguous(
+                    memory_format=self.out_memory_format))
         return tuple(outs)
 
     def train(self, mode=True):

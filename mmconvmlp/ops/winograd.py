@@ -148,27 +148,48 @@ class WinogradConv2d(nn.Conv2d):
         return super().forward(x)
 
 
+def _frozen(tensor):
+    return None if tensor is None else nn.Parameter(tensor.detach().clone(),
+                                                    requires_grad=False)
+
+
 class PackedWinogradConv2d(nn.Module):
     """An inference-only Winograd convolution made from an existing one.
 
-    The transformed weights are packed once, at construction.
+    The transformed weights are packed once, at construction. Optionally a
+    ReLU and, after it, a 1x1 convolution with its own ReLU are applied to
+    the output while it is still in cache (the conv stage's
+    3x3 -> ReLU -> 1x1 -> ReLU), instead of in passes over the whole map.
 
     Args:
         conv (nn.Conv2d): The convolution to replace (see :meth:`supports`).
         relu (bool): Apply a ReLU to the output (fused into the op).
+        projection (nn.Conv2d | None): A 1x1 convolution (see
+            :meth:`supports_projection`) to apply after the ReLU, followed
+            by a ReLU of its own. Needs ``relu``.
     """
 
-    def __init__(self, conv, relu=False):
+    def __init__(self, conv, relu=False, projection=None):
         super().__init__()
         _check_supported(conv)
+        if projection is not None and not (
+                relu and self.supports_projection(conv, projection)):
+            raise ValueError(f'cannot fuse {projection} after {conv} '
+                             f'(relu={relu})')
         self.relu = relu
-        self.weight = nn.Parameter(conv.weight.detach().clone(),
-                                   requires_grad=False)
-        self.bias = (None if conv.bias is None else nn.Parameter(
-            conv.bias.detach().clone(), requires_grad=False))
-        packed = (_winograd.pack_weight(transform_weight(conv.weight))
-                  if winograd_available() else torch.empty(0))
+        self.weight, self.bias = _frozen(conv.weight), _frozen(conv.bias)
+        self.proj_weight = self.proj_bias = None
+        packed = proj_packed = torch.empty(0)
+        if projection is not None:
+            self.proj_weight = _frozen(projection.weight)
+            self.proj_bias = _frozen(projection.bias)
+        if winograd_available():
+            packed = _winograd.pack_weight(transform_weight(conv.weight))
+            if projection is not None:
+                proj_packed = _winograd.pack_projection(
+                    projection.weight.detach().flatten(1).t().contiguous())
         self.register_buffer('packed', packed, persistent=False)
+        self.register_buffer('proj_packed', proj_packed, persistent=False)
 
     @staticmethod
     def supports(conv):
@@ -177,6 +198,15 @@ class PackedWinogradConv2d(nn.Module):
                 and conv.kernel_size == (3, 3) and conv.stride == (1, 1)
                 and conv.padding == (1, 1) and conv.dilation == (1, 1)
                 and conv.groups == 1 and conv.padding_mode == 'zeros')
+
+    @staticmethod
+    def supports_projection(conv, projection):
+        """Whether ``projection`` is a 1x1 conv that can follow ``conv``."""
+        return (type(projection) is nn.Conv2d
+                and projection.kernel_size == (1, 1)
+                and projection.stride == (1, 1)
+                and projection.padding == (0, 0) and projection.groups == 1
+                and projection.in_channels == conv.out_channels)
 
     def forward(self, x):
         """NCHW -> NCHW (channels-last memory on the Winograd path).
@@ -188,12 +218,22 @@ class PackedWinogradConv2d(nn.Module):
         if (self.packed.numel() == 0 or not takes_winograd(x)
                 or (torch.is_grad_enabled() and x.requires_grad)):
             out = F.conv2d(x, self.weight, self.bias, padding=1)
-            return out.relu_() if self.relu else out
-        bias = None if self.bias is None else self.bias.contiguous()
+            out = out.relu_() if self.relu else out
+            if self.proj_weight is not None:
+                out = F.conv2d(out, self.proj_weight, self.proj_bias).relu_()
+            return out
+        projection = None
+        if self.proj_weight is not None:
+            projection = dict(projection=self.proj_packed,
+                              proj_channels=self.proj_weight.shape[0],
+                              proj_bias=self.proj_bias)
         out = _winograd.conv3x3(_nhwc(x), self.packed, self.weight.shape[0],
-                                bias, self.relu)
+                                self.bias, self.relu, **(projection or {}))
         return out.permute(0, 3, 1, 2)
 
     def extra_repr(self):
+        projection = ('' if self.proj_weight is None else
+                      f', then 1x1 to {self.proj_weight.shape[0]} + ReLU')
         return (f'{self.weight.shape[1]}, {self.weight.shape[0]}, '
-                f'relu={self.relu}, compiled={self.packed.numel() > 0}')
+                f'relu={self.relu}{projection}, '
+                f'compiled={self.packed.numel() > 0}')

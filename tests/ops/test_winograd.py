@@ -157,3 +157,34 @@ def test_trainable_conv_is_a_conv2d():
     with torch.autocast('cpu', dtype=torch.bfloat16):
         assert not takes_winograd(x)
         assert conv(x).dtype == torch.bfloat16
+
+
+@needs_op
+@pytest.mark.parametrize('channels,hidden,out,height,width,bias', [
+    (64, 128, 64, 37, 50, True),
+    (20, 36, 12, 33, 41, False),
+])
+def test_projection_is_fused_after_the_relu(channels, hidden, out, height,
+                                            width, bias):
+    """relu(conv1x1(relu(conv3x3(x)))) in one op, as in the conv stage."""
+    torch.manual_seed(0)
+    conv = nn.Conv2d(channels, hidden, 3, padding=1)
+    projection = nn.Conv2d(hidden, out, 1, bias=bias)
+    fused = PackedWinogradConv2d(conv, relu=True, projection=projection)
+    x = torch.randn(2, channels, height, width)
+    with torch.no_grad():
+        expected = projection(conv(x).relu()).relu()
+        result = fused(x)
+    fallback = fused(x.clone().requires_grad_())  # autograd: F.conv2d
+    assert result.shape == expected.shape == (2, out, height, width)
+    assert _rel_error(result, expected) < 1e-4
+    assert _rel_error(fallback, expected) < 1e-6
+
+
+def test_projection_needs_relu_and_a_1x1_conv():
+    conv = nn.Conv2d(8, 16, 3, padding=1)
+    with pytest.raises(ValueError, match='cannot fuse'):
+        PackedWinogradConv2d(conv, projection=nn.Conv2d(16, 8, 1))
+    with pytest.raises(ValueError, match='cannot fuse'):
+        PackedWinogradConv2d(conv, relu=True,
+                             projection=nn.Conv2d(16, 8, 3, padding=1))

@@ -101,12 +101,12 @@ inline void at_rows(const float v0, const float v1, const float v2,
   out[3 * stride] = v1 - v2 + 8.f * (v3 - v4) + v5;
 }
 
-// Transform position values m[p * ldm + c] of one tile back into the 4x4
-// output tile at (y0, x0) for channels [k0, k0 + lanes), add the bias, apply
-// the ReLU, and store the pixels that lie inside the output.
-void output_transform(const float* m, int64_t ldm, int K, int k0, int lanes,
-                      const float* bias, bool relu, float* y, int H, int W,
-                      int y0, int x0) {
+// Transform position values m[p * ldm + c] of one tile back into its 4x4
+// output pixels for `lanes` channels, add the bias, apply the ReLU, and
+// store the first `rows` x `cols` pixels at dst + row * ld_row + col * ld_col.
+void output_transform(const float* m, int64_t ldm, int lanes,
+                      const float* bias, bool relu, float* dst,
+                      int64_t ld_row, int64_t ld_col, int rows, int cols) {
   // Lanes past `lanes` compute garbage from the next channels (or the
   // buffer's slack) and are never stored.
   float t[kOut][kTile][kLanes];
@@ -121,18 +121,18 @@ void output_transform(const float* m, int64_t ldm, int K, int k0, int lanes,
   }
   float b[kLanes];
   for (int c = 0; c < kLanes; ++c)
-    b[c] = bias != nullptr && c < lanes ? bias[k0 + c] : 0.f;
-  for (int i = 0; i < kOut && y0 + i < H; ++i) {
+    b[c] = bias != nullptr && c < lanes ? bias[c] : 0.f;
+  for (int i = 0; i < rows; ++i) {
     float o[kOut][kLanes];
 #pragma omp simd
     for (int c = 0; c < kLanes; ++c)
       at_rows(t[i][0][c], t[i][1][c], t[i][2][c], t[i][3][c], t[i][4][c],
               t[i][5][c], &o[0][c], kLanes);
-    for (int j = 0; j < kOut && x0 + j < W; ++j) {
-      float* dst = y + ((int64_t)(y0 + i) * W + x0 + j) * K + k0;
+    for (int j = 0; j < cols; ++j) {
+      float* out = dst + i * ld_row + j * ld_col;
       for (int c = 0; c < lanes; ++c) {
         const float value = o[j][c] + b[c];
-        dst[c] = relu ? std::max(value, 0.f) : value;
+        out[c] = relu ? std::max(value, 0.f) : value;
       }
     }
   }
@@ -208,10 +208,31 @@ at::Tensor pack_weight(const at::Tensor& u) {
   return packed;
 }
 
+// Pack a (K, P) row-major matrix as the B operand of the 1x1 projection
+// that conv3x3 can apply to blocks of up to kMaxTiles tiles.
+at::Tensor pack_projection(const at::Tensor& w) {
+  TORCH_CHECK(w.dim() == 2 && w.scalar_type() == at::kFloat &&
+                  w.is_contiguous(),
+              "expected a contiguous float32 (K, P) matrix, got ", w.sizes());
+  const int K = w.size(0), P = w.size(1);
+  const size_t bytes =
+      cblas_sgemm_pack_get_size(kMatrixB, kMaxTiles * kOut * kOut, P, K);
+  auto packed = at::empty({(int64_t)(bytes + 3) / 4}, w.options());
+  cblas_sgemm_pack(kRowMajor, kMatrixB, kNoTrans, kMaxTiles * kOut * kOut, P,
+                   K, 1.f, w.data_ptr<float>(), P, packed.data_ptr<float>());
+  return packed;
+}
+
 // 3x3 convolution, stride 1, zero padding 1, of x (N, H, W, C) with packed
-// weights of K output channels; returns (N, H, W, K).
+// weights of K output channels, plus bias and optional ReLU; returns
+// (N, H, W, K). With a projection (packed by pack_projection, P outputs)
+// the result goes on, still in cache, through a 1x1 convolution (K -> P),
+// its bias and a ReLU: returns (N, H, W, P).
 at::Tensor conv3x3(const at::Tensor& x, const at::Tensor& packed, int64_t K,
-                   const c10::optional<at::Tensor>& bias, bool relu) {
+                   const c10::optional<at::Tensor>& bias, bool relu,
+                   const c10::optional<at::Tensor>& projection,
+                   int64_t proj_channels,
+                   const c10::optional<at::Tensor>& proj_bias) {
   TORCH_CHECK(x.dim() == 4 && x.scalar_type() == at::kFloat &&
                   x.is_contiguous() && x.device().is_cpu(),
               "expected a contiguous float32 (N, H, W, C) CPU tensor, got ",
@@ -221,20 +242,34 @@ at::Tensor conv3x3(const at::Tensor& x, const at::Tensor& packed, int64_t K,
   TORCH_CHECK(!bias || (bias->numel() == K && bias->is_contiguous() &&
                         bias->scalar_type() == at::kFloat),
               "bias must be a contiguous float32 vector of ", K, " values");
+  const int P = projection ? (int)proj_channels : 0;
+  TORCH_CHECK(!proj_bias || (projection && proj_bias->numel() == P &&
+                             proj_bias->is_contiguous() &&
+                             proj_bias->scalar_type() == at::kFloat),
+              "projection bias must be a contiguous float32 vector of ", P,
+              " values");
   const int N = x.size(0), H = x.size(1), W = x.size(2), C = x.size(3);
   const int tiles_h = (H + kOut - 1) / kOut, tiles_w = (W + kOut - 1) / kOut;
   const int64_t tiles = (int64_t)N * tiles_h * tiles_w;
   const int64_t per_task = tiles_per_task(tiles);
   const int64_t tasks = (tiles + per_task - 1) / per_task;
-  auto y = at::empty({N, H, W, K}, x.options());
+  const int out_channels = projection ? P : (int)K;
+  auto y = at::empty({N, H, W, out_channels}, x.options());
   const float* xp = x.data_ptr<float>();
   const float* wp = packed.data_ptr<float>();
   const float* bp = bias ? bias->data_ptr<float>() : nullptr;
+  const float* pp = projection ? projection->data_ptr<float>() : nullptr;
+  const float* pbp = proj_bias ? proj_bias->data_ptr<float>() : nullptr;
   float* yp = y.data_ptr<float>();
   const int64_t wstride = packed.size(1);
+  constexpr int kPixels = kOut * kOut;
   at::parallel_for(0, tasks, 1, [&](int64_t begin, int64_t end) {
     std::vector<float> v((size_t)kPos * per_task * C);
     std::vector<float> m((size_t)kPos * per_task * K + kLanes);
+    // With a projection: the tiles' pixels (K channels) and their
+    // projection (P channels), pixel-major.
+    std::vector<float> z(projection ? (size_t)per_task * kPixels * K : 0);
+    std::vector<float> o(projection ? (size_t)per_task * kPixels * P : 0);
     for (int64_t task = begin; task < end; ++task) {
       const int64_t first = task * per_task;
       const int count = (int)std::min<int64_t>(per_task, tiles - first);
@@ -257,11 +292,38 @@ at::Tensor conv3x3(const at::Tensor& x, const at::Tensor& packed, int64_t K,
         const int64_t tile = first + i;
         const int n = tile / (tiles_h * tiles_w);
         const int rest = tile % (tiles_h * tiles_w);
-        float* yn = yp + (int64_t)n * H * W * K;
-        for (int k0 = 0; k0 < K; k0 += kLanes)
-          output_transform(m.data() + (int64_t)i * K + k0, per_task * K, K,
-                           k0, std::min<int>(kLanes, K - k0), bp, relu, yn,
-                           H, W, rest / tiles_w * kOut, rest % tiles_w * kOut);
+        const int y0 = rest / tiles_w * kOut, x0 = rest % tiles_w * kOut;
+        for (int k0 = 0; k0 < K; k0 += kLanes) {
+          const float* mk = m.data() + (int64_t)i * K + k0;
+          const int lanes = std::min<int>(kLanes, K - k0);
+          const float* bk = bp ? bp + k0 : nullptr;
+          if (projection)
+            output_transform(mk, per_task * K, lanes, bk, relu,
+                             z.data() + (int64_t)i * kPixels * K + k0,
+                             kOut * K, K, kOut, kOut);
+          else
+            output_transform(mk, per_task * K, lanes, bk, relu,
+                             yp + (((int64_t)n * H + y0) * W + x0) * K + k0,
+                             (int64_t)W * K, K, std::min(kOut, H - y0),
+                             std::min(kOut, W - x0));
+        }
+      }
+      if (!projection) continue;
+      cblas_sgemm_compute(kRowMajor, kNoTrans, kPacked, count * kPixels, P,
+                          K, z.data(), K, pp, P, 0.f, o.data(), P);
+      for (int i = 0; i < count; ++i) {
+        const int64_t tile = first + i;
+        const int n = tile / (tiles_h * tiles_w);
+        const int rest = tile % (tiles_h * tiles_w);
+        const int y0 = rest / tiles_w * kOut, x0 = rest % tiles_w * kOut;
+        for (int r = 0; r < kOut && y0 + r < H; ++r)
+          for (int c = 0; c < kOut && x0 + c < W; ++c) {
+            const float* src =
+                o.data() + ((int64_t)i * kPixels + r * kOut + c) * P;
+            float* dst = yp + (((int64_t)n * H + y0 + r) * W + x0 + c) * P;
+            for (int q = 0; q < P; ++q)
+              dst[q] = std::max(src[q] + (pbp ? pbp[q] : 0.f), 0.f);
+          }
       }
     }
   });
@@ -339,5 +401,10 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("pack_weight", &pack_weight, "pack (36, C, K) Winograd weights");
   m.def("conv3x3_weight_grad", &conv3x3_weight_grad,
         "gradient of conv3x3 with respect to the transformed weights");
-  m.def("conv3x3", &conv3x3, "Winograd F(4x4, 3x3) NHWC convolution");
+  m.def("pack_projection", &pack_projection,
+        "pack a (K, P) matrix for conv3x3's fused 1x1 projection");
+  m.def("conv3x3", &conv3x3, "Winograd F(4x4, 3x3) NHWC convolution",
+        py::arg("x"), py::arg("packed"), py::arg("channels"),
+        py::arg("bias"), py::arg("relu"), py::arg("projection") = py::none(),
+        py::arg("proj_channels") = 0, py::arg("proj_bias") = py::none());
 }
