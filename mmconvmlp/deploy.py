@@ -11,7 +11,7 @@ outputs faster:
   the GEMMs themselves (:class:`OneDNNLinear`);
 * every 3x3 stride-1 convolution (tokenizer, conv stage, FPN, heads) runs
   as a Winograd F(4x4, 3x3) convolution on the CPU
-  (:class:`mmconvmlp.ops.PackedWinogradConv2d`: 4x fewer multiply-adds,
+  (:class:`mmconvmlp.ops.FusedWinogradConv2d`: 4x fewer multiply-adds,
   weights transformed once), the backbone's with the ReLU that follows
   fused in; on other devices it runs as a plain conv;
 * convolutions run in the channels-last memory format: the conv stage then
@@ -33,7 +33,7 @@ from mmcv.cnn import fuse_conv_bn
 
 from .models import ConvMLP
 from .models.blocks import ConvMLPBlock
-from .ops import PackedWinogradConv2d, WinogradConv2d
+from .ops import FusedWinogradConv2d, WinogradConv2d
 
 #: oneDNN's fused linear + pointwise op (what inductor uses on the CPU);
 #: ``None`` where PyTorch was built without it.
@@ -112,21 +112,21 @@ def _fuse_block_mlps(block):
 
 def use_winograd(model):
     """Replace, in place, every convolution of ``model`` that
-    :class:`~mmconvmlp.ops.PackedWinogradConv2d` supports (call
+    :class:`~mmconvmlp.ops.FusedWinogradConv2d` supports (call
     :func:`fuse_conv_relu` first to fuse the backbone's ReLUs into them;
     mmcv ``ConvModule``s keep their own activation: their forward can be
     asked to skip it). Returns ``model``."""
     for module in list(model.modules()):
         for name, child in module.named_children():
-            if PackedWinogradConv2d.supports(child):
-                setattr(module, name, PackedWinogradConv2d(child))
+            if FusedWinogradConv2d.supports(child):
+                setattr(module, name, FusedWinogradConv2d(child))
     return model
 
 
 def fuse_conv_relu(model):
     """In every ``nn.Sequential`` of ``model`` (the tokenizer's and conv
     stage's units, BN already folded away), turn each conv that
-    :class:`~mmconvmlp.ops.PackedWinogradConv2d` supports and the ReLU that
+    :class:`~mmconvmlp.ops.FusedWinogradConv2d` supports and the ReLU that
     follows it into one Winograd conv with the ReLU fused, and with it a
     1x1 conv + ReLU that comes next (the conv stage's blocks). Returns
     ``model``."""
@@ -145,17 +145,17 @@ def fuse_conv_relu(model):
             return i < len(layers) and type(layers[i]) is nn.ReLU
 
         for i, conv in enumerate(layers):
-            if not (PackedWinogradConv2d.supports(conv) and relu_at(after(i))):
+            if not (FusedWinogradConv2d.supports(conv) and relu_at(after(i))):
                 continue
             fused = [after(i)]
             proj = after(fused[0])
             projection = None
             if (proj < len(layers) and relu_at(after(proj))
-                    and PackedWinogradConv2d.supports_projection(
+                    and FusedWinogradConv2d.supports_projection(
                         conv, layers[proj])):
                 projection = layers[proj]
                 fused += [proj, after(proj)]
-            seq[i] = PackedWinogradConv2d(conv, relu=True,
+            seq[i] = FusedWinogradConv2d(conv, relu=True,
                                           projection=projection)
             for j in fused:
                 seq[j] = layers[j] = nn.Identity()

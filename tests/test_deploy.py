@@ -6,7 +6,7 @@ from mmdet.testing import demo_mm_inputs
 from mmconvmlp import ConvMLP
 from mmconvmlp.deploy import (OneDNNLinear, fold_layer_norm,
                               optimize_for_inference)
-from mmconvmlp.ops import PackedWinogradConv2d, WinogradConv2d
+from mmconvmlp.ops import FusedWinogradConv2d, WinogradConv2d
 
 
 def _max_rel_error(outs, refs):
@@ -67,14 +67,14 @@ def test_backbone_convs_become_winograd_with_relu(model_pair):
     winograd=False computes every conv directly."""
     model, _ = model_pair('s')
     fast = optimize_for_inference(model)
-    winograd = [m for m in fast.modules() if isinstance(m, PackedWinogradConv2d)]
+    winograd = [m for m in fast.modules() if isinstance(m, FusedWinogradConv2d)]
     assert len(winograd) == 2 + 2  # ConvMLP-S has 2 conv-stage blocks
     assert all(m.relu for m in winograd)
-    assert isinstance(fast.tokenizer.block[3], PackedWinogradConv2d)
+    assert isinstance(fast.tokenizer.block[3], FusedWinogradConv2d)
     assert isinstance(fast.tokenizer.block[5], torch.nn.Identity)
     assert type(fast.tokenizer.block[0]) is torch.nn.Conv2d  # stride 2
     plain = optimize_for_inference(model, winograd=False)
-    assert not any(isinstance(m, (PackedWinogradConv2d, WinogradConv2d))
+    assert not any(isinstance(m, (FusedWinogradConv2d, WinogradConv2d))
                    for m in plain.modules())
     assert type(plain.tokenizer.block[3]) is torch.nn.Conv2d
 
@@ -138,7 +138,7 @@ def test_retinanet_same_detections():
     for outs, refs in zip(raw, raw_ref):  # class scores, box deltas
         assert _max_rel_error(outs, refs) < 1e-4
     # 4 + 4 stacked convs and the two output convs of the head
-    assert sum(isinstance(m, PackedWinogradConv2d)
+    assert sum(isinstance(m, FusedWinogradConv2d)
                for m in fast.bbox_head.modules()) == 10
     assert len(out.scores) == len(ref.scores) == 100
     torch.testing.assert_close(out.scores, ref.scores, rtol=1e-4, atol=1e-6)

@@ -5,8 +5,9 @@ Two modules stand in for a 3x3, stride-1, padding-1 convolution:
 * :class:`WinogradConv2d`, an ``nn.Conv2d`` (same parameters and state-dict
   keys) whose forward and backward run the Winograd op; the backbone uses it
   for its 3x3 convolutions, in training and inference;
-* :class:`PackedWinogradConv2d`, built by ``optimize_for_inference`` from any
-  such conv: weights transformed and packed once, a following ReLU fused in.
+* :class:`FusedWinogradConv2d`, built by ``optimize_for_inference`` from any
+  such conv: weights transformed once, a following ReLU (and 1x1 conv)
+  fused in.
 
 Both run the compiled op ``mmconvmlp.ops._winograd`` (built by ``setup.py``
 on x86-64) on the CPU in float32 and fall back to ``F.conv2d`` with the
@@ -46,11 +47,13 @@ def winograd_available():
 
 def transform_weight(weight):
     """``G g G^T`` of each (out, in) kernel of a (K, C, 3, 3) weight, computed
-    in float64: returns a contiguous float32 (36, C, K) tensor."""
+    in float64: returns a contiguous float32 (36, C, K) tensor on the
+    weight's device."""
     out_channels, in_channels = weight.shape[:2]
     u = torch.einsum('ap,kcpq,bq->abck', _G, weight.detach().double().cpu(),
                      _G)
-    return u.reshape(36, in_channels, out_channels).float().contiguous()
+    return u.reshape(36, in_channels, out_channels).float().contiguous().to(
+        weight.device)
 
 
 def weight_grad_from_transformed(grad_u):
@@ -86,9 +89,9 @@ class _WinogradConv3x3(torch.autograd.Function):
     accumulated tile by tile in the transformed domain."""
 
     @staticmethod
-    def forward(ctx, x, weight, bias, packed):
+    def forward(ctx, x, weight, bias, transformed):
         x_nhwc = _nhwc(x)
-        out = _winograd.conv3x3(x_nhwc, packed, weight.shape[0],
+        out = _winograd.conv3x3(x_nhwc, transformed,
                                 None if bias is None else bias.contiguous(),
                                 False)
         ctx.save_for_backward(x_nhwc, weight)
@@ -103,9 +106,8 @@ class _WinogradConv3x3(torch.autograd.Function):
         grad_x = grad_weight = grad_bias = None
         if ctx.needs_input_grad[0]:
             flipped = weight.flip(2, 3).transpose(0, 1)
-            grad_x = _winograd.conv3x3(
-                grad_nhwc, _winograd.pack_weight(transform_weight(flipped)),
-                weight.shape[1], None, False).permute(0, 3, 1, 2)
+            grad_x = _winograd.conv3x3(grad_nhwc, transform_weight(flipped),
+                                       None, False).permute(0, 3, 1, 2)
         if ctx.needs_input_grad[1]:
             grad_weight = weight_grad_from_transformed(
                 _winograd.conv3x3_weight_grad(x_nhwc, grad_nhwc))
@@ -115,7 +117,7 @@ class _WinogradConv3x3(torch.autograd.Function):
 
 
 def _check_supported(conv):
-    if not PackedWinogradConv2d.supports(conv):
+    if not FusedWinogradConv2d.supports(conv):
         raise ValueError(f'a Winograd convolution needs a 3x3 conv with '
                          f'stride 1, padding 1, dilation 1, groups 1 and '
                          f'zero padding; got {conv}')
@@ -128,23 +130,22 @@ class WinogradConv2d(nn.Conv2d):
 
     def __init__(self, in_channels, out_channels, bias=True):
         super().__init__(in_channels, out_channels, 3, padding=1, bias=bias)
-        self._packed = self._packed_for = None
+        self._transformed = self._transformed_for = None
 
-    def packed_weight(self):
-        """The transformed, packed weights, recomputed only when the weights
-        changed (every optimizer step, not every inference call)."""
+    def transformed_weight(self):
+        """The transformed weights, recomputed only when the weights changed
+        (every optimizer step, not every inference call)."""
         key = (self.weight.data_ptr(), self.weight._version)
-        if self._packed_for != key:
-            self._packed = _winograd.pack_weight(
-                transform_weight(self.weight))
-            self._packed_for = key
-        return self._packed
+        if self._transformed_for != key:
+            self._transformed = transform_weight(self.weight)
+            self._transformed_for = key
+        return self._transformed
 
     def forward(self, x):
         """NCHW -> NCHW (channels-last memory on the Winograd path)."""
         if takes_winograd(x):
             return _WinogradConv3x3.apply(x, self.weight, self.bias,
-                                          self.packed_weight())
+                                          self.transformed_weight())
         return super().forward(x)
 
 
@@ -153,10 +154,10 @@ def _frozen(tensor):
                                                     requires_grad=False)
 
 
-class PackedWinogradConv2d(nn.Module):
+class FusedWinogradConv2d(nn.Module):
     """An inference-only Winograd convolution made from an existing one.
 
-    The transformed weights are packed once, at construction. Optionally a
+    The weights are transformed once, at construction. Optionally a
     ReLU and, after it, a 1x1 convolution with its own ReLU are applied to
     the output while it is still in cache (the conv stage's
     3x3 -> ReLU -> 1x1 -> ReLU), instead of in passes over the whole map.
@@ -179,17 +180,15 @@ class PackedWinogradConv2d(nn.Module):
         self.relu = relu
         self.weight, self.bias = _frozen(conv.weight), _frozen(conv.bias)
         self.proj_weight = self.proj_bias = None
-        packed = proj_packed = torch.empty(0)
+        proj_matrix = None
         if projection is not None:
             self.proj_weight = _frozen(projection.weight)
             self.proj_bias = _frozen(projection.bias)
-        if winograd_available():
-            packed = _winograd.pack_weight(transform_weight(conv.weight))
-            if projection is not None:
-                proj_packed = _winograd.pack_projection(
-                    projection.weight.detach().flatten(1).t().contiguous())
-        self.register_buffer('packed', packed, persistent=False)
-        self.register_buffer('proj_packed', proj_packed, persistent=False)
+            proj_matrix = self.proj_weight.detach().flatten(1).t().contiguous()
+        # what the op reads: (36, C, K) and the projection as (K, P)
+        self.register_buffer('transformed', transform_weight(conv.weight),
+                             persistent=False)
+        self.register_buffer('proj_matrix', proj_matrix, persistent=False)
 
     @staticmethod
     def supports(conv):
@@ -215,25 +214,19 @@ class PackedWinogradConv2d(nn.Module):
         convolutions are as fast as the float32 Winograd op, and a Winograd
         product in bfloat16 would lose too much precision.
         """
-        if (self.packed.numel() == 0 or not takes_winograd(x)
+        if (not takes_winograd(x)
                 or (torch.is_grad_enabled() and x.requires_grad)):
             out = F.conv2d(x, self.weight, self.bias, padding=1)
             out = out.relu_() if self.relu else out
             if self.proj_weight is not None:
                 out = F.conv2d(out, self.proj_weight, self.proj_bias).relu_()
             return out
-        projection = None
-        if self.proj_weight is not None:
-            projection = dict(projection=self.proj_packed,
-                              proj_channels=self.proj_weight.shape[0],
-                              proj_bias=self.proj_bias)
-        out = _winograd.conv3x3(_nhwc(x), self.packed, self.weight.shape[0],
-                                self.bias, self.relu, **(projection or {}))
+        out = _winograd.conv3x3(_nhwc(x), self.transformed, self.bias,
+                                self.relu, self.proj_matrix, self.proj_bias)
         return out.permute(0, 3, 1, 2)
 
     def extra_repr(self):
         projection = ('' if self.proj_weight is None else
                       f', then 1x1 to {self.proj_weight.shape[0]} + ReLU')
         return (f'{self.weight.shape[1]}, {self.weight.shape[0]}, '
-                f'relu={self.relu}{projection}, '
-                f'compiled={self.packed.numel() > 0}')
+                f'relu={self.relu}{projection}')

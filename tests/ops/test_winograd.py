@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mmconvmlp.ops import (PackedWinogradConv2d, WinogradConv2d,
+from mmconvmlp.ops import (FusedWinogradConv2d, WinogradConv2d,
                            takes_winograd, winograd_available)
 from mmconvmlp.ops.winograd import transform_weight
 
@@ -40,7 +40,7 @@ def test_matches_conv2d(in_channels, out_channels, height, width, batch, bias,
     if bias:
         nn.init.normal_(conv.bias)
     x = torch.randn(batch, in_channels, height, width)
-    winograd = PackedWinogradConv2d(conv, relu=relu)
+    winograd = FusedWinogradConv2d(conv, relu=relu)
     with torch.no_grad():
         expected = conv(x)
         if relu:
@@ -63,11 +63,10 @@ def test_takes_the_compiled_path():
     x = torch.randn(1, 16, 40, 44)
     with torch.no_grad():
         expected = conv(x)
-        out = PackedWinogradConv2d(conv)(x)
-        op = _winograd.conv3x3(
-            x.permute(0, 2, 3, 1).contiguous(),
-            _winograd.pack_weight(transform_weight(conv.weight)), 24,
-            conv.bias.detach(), False).permute(0, 3, 1, 2)
+        out = FusedWinogradConv2d(conv)(x)
+        op = _winograd.conv3x3(x.permute(0, 2, 3, 1).contiguous(),
+                               transform_weight(conv.weight),
+                               conv.bias.detach(), False).permute(0, 3, 1, 2)
     assert torch.equal(out, op)
     assert not torch.equal(out, expected)
     assert _rel_error(out, expected) < 1e-4
@@ -78,7 +77,7 @@ def test_falls_back_to_conv2d():
     original weights: bit-identical to the conv."""
     torch.manual_seed(0)
     conv = nn.Conv2d(8, 8, 3, padding=1)
-    winograd = PackedWinogradConv2d(conv)
+    winograd = FusedWinogradConv2d(conv)
     x = torch.randn(1, 8, 40, 40, requires_grad=True)
     torch.testing.assert_close(winograd(x), conv(x), rtol=0, atol=0)
     small = torch.randn(1, 8, 8, 8)  # 4 tiles < min_tiles
@@ -109,9 +108,9 @@ def test_transform_weight_reproduces_kernel_products():
     nn.Conv2d(8, 8, 3, padding=1, padding_mode='reflect'),
 ])
 def test_refuses_other_convolutions(conv):
-    assert not PackedWinogradConv2d.supports(conv)
+    assert not FusedWinogradConv2d.supports(conv)
     with pytest.raises(ValueError, match='3x3 conv with stride 1'):
-        PackedWinogradConv2d(conv)
+        FusedWinogradConv2d(conv)
 
 
 @needs_op
@@ -170,7 +169,7 @@ def test_projection_is_fused_after_the_relu(channels, hidden, out, height,
     torch.manual_seed(0)
     conv = nn.Conv2d(channels, hidden, 3, padding=1)
     projection = nn.Conv2d(hidden, out, 1, bias=bias)
-    fused = PackedWinogradConv2d(conv, relu=True, projection=projection)
+    fused = FusedWinogradConv2d(conv, relu=True, projection=projection)
     x = torch.randn(2, channels, height, width)
     with torch.no_grad():
         expected = projection(conv(x).relu()).relu()
@@ -184,7 +183,15 @@ def test_projection_is_fused_after_the_relu(channels, hidden, out, height,
 def test_projection_needs_relu_and_a_1x1_conv():
     conv = nn.Conv2d(8, 16, 3, padding=1)
     with pytest.raises(ValueError, match='cannot fuse'):
-        PackedWinogradConv2d(conv, projection=nn.Conv2d(16, 8, 1))
+        FusedWinogradConv2d(conv, projection=nn.Conv2d(16, 8, 1))
     with pytest.raises(ValueError, match='cannot fuse'):
-        PackedWinogradConv2d(conv, relu=True,
+        FusedWinogradConv2d(conv, relu=True,
                              projection=nn.Conv2d(16, 8, 3, padding=1))
+
+
+@needs_op
+def test_op_names_wrong_weights():
+    from mmconvmlp.ops import _winograd
+    x = torch.randn(1, 10, 12, 12, 16)[0]  # (N, H, W, C) with C=16
+    with pytest.raises(RuntimeError, match='transformed weights for 16'):
+        _winograd.conv3x3(x.contiguous(), torch.zeros(36, 8, 4), None, False)

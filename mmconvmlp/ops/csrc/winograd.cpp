@@ -2,8 +2,8 @@
 //
 // Each 6x6 input tile (stride 4, zero padding 1) is transformed with B^T d B,
 // multiplied position by position with the transformed weights G g G^T (36
-// GEMMs per block of tiles, through MKL's packed-B sgemm, which PyTorch's x86
-// builds export), and transformed back with A^T m A into a 4x4 output tile,
+// GEMMs per block of tiles, through the MKL sgemm that PyTorch's x86 builds
+// export), and transformed back with A^T m A into a 4x4 output tile,
 // with the bias and an optional ReLU fused in. Blocks of tiles are spread over
 // PyTorch's intra-op threads, so that each block's intermediates stay in
 // cache: 4x fewer multiply-adds than a direct 3x3 convolution and no
@@ -18,13 +18,6 @@
 #include <vector>
 
 extern "C" {
-size_t cblas_sgemm_pack_get_size(int identifier, int m, int n, int k);
-void cblas_sgemm_pack(int layout, int identifier, int trans, int m, int n,
-                      int k, float alpha, const float* src, int ld,
-                      float* dest);
-void cblas_sgemm_compute(int layout, int transa, int transb, int m, int n,
-                         int k, const float* a, int lda, const float* b,
-                         int ldb, float beta, float* c, int ldc);
 void sgemm_(const char* transa, const char* transb, const int* m,
             const int* n, const int* k, const float* alpha, const float* a,
             const int* lda, const float* b, const int* ldb, const float* beta,
@@ -33,8 +26,6 @@ void sgemm_(const char* transa, const char* transb, const int* m,
 
 namespace {
 
-// CBLAS enum values (row-major, no transpose, packed operand, matrix B).
-constexpr int kRowMajor = 101, kNoTrans = 111, kPacked = 151, kMatrixB = 162;
 constexpr int kTile = 6;     // input tile side
 constexpr int kOut = 4;      // output tile side
 constexpr int kPos = 36;     // positions in a transformed tile
@@ -183,6 +174,14 @@ void output_grad_transform(const float* dy, int H, int W, int K, int y0,
   }
 }
 
+// c (m x n) = a (m x k) b (k x n), all row-major and dense, single-threaded
+// (it runs inside PyTorch's parallel region): in column-major terms
+// c^T = b^T a^T.
+void gemm(int m, int n, int k, const float* a, const float* b, float* c) {
+  const float one = 1.f, zero = 0.f;
+  sgemm_("N", "N", &n, &m, &k, &one, b, &n, a, &k, &zero, c, &n);
+}
+
 // Tiles per task: enough tasks to keep every thread busy, at most kMaxTiles.
 int64_t tiles_per_task(int64_t tiles) {
   return std::max<int64_t>(
@@ -192,57 +191,33 @@ int64_t tiles_per_task(int64_t tiles) {
 
 }  // namespace
 
-// Pack transformed weights u (36, C, K) into MKL's format for B operands:
-// returns (36, floats per position).
-at::Tensor pack_weight(const at::Tensor& u) {
-  TORCH_CHECK(u.dim() == 3 && u.size(0) == kPos, "expected (36, C, K) "
-              "transformed weights, got ", u.sizes());
-  TORCH_CHECK(u.scalar_type() == at::kFloat && u.is_contiguous(),
-              "transformed weights must be contiguous float32");
-  const int C = u.size(1), K = u.size(2);
-  const size_t bytes = cblas_sgemm_pack_get_size(kMatrixB, kMaxTiles, K, C);
-  auto packed = at::empty({kPos, (int64_t)(bytes + 3) / 4}, u.options());
-  for (int p = 0; p < kPos; ++p)
-    cblas_sgemm_pack(kRowMajor, kMatrixB, kNoTrans, kMaxTiles, K, C, 1.f,
-                     u[p].data_ptr<float>(), K, packed[p].data_ptr<float>());
-  return packed;
-}
-
-// Pack a (K, P) row-major matrix as the B operand of the 1x1 projection
-// that conv3x3 can apply to blocks of up to kMaxTiles tiles.
-at::Tensor pack_projection(const at::Tensor& w) {
-  TORCH_CHECK(w.dim() == 2 && w.scalar_type() == at::kFloat &&
-                  w.is_contiguous(),
-              "expected a contiguous float32 (K, P) matrix, got ", w.sizes());
-  const int K = w.size(0), P = w.size(1);
-  const size_t bytes =
-      cblas_sgemm_pack_get_size(kMatrixB, kMaxTiles * kOut * kOut, P, K);
-  auto packed = at::empty({(int64_t)(bytes + 3) / 4}, w.options());
-  cblas_sgemm_pack(kRowMajor, kMatrixB, kNoTrans, kMaxTiles * kOut * kOut, P,
-                   K, 1.f, w.data_ptr<float>(), P, packed.data_ptr<float>());
-  return packed;
-}
-
-// 3x3 convolution, stride 1, zero padding 1, of x (N, H, W, C) with packed
-// weights of K output channels, plus bias and optional ReLU; returns
-// (N, H, W, K). With a projection (packed by pack_projection, P outputs)
-// the result goes on, still in cache, through a 1x1 convolution (K -> P),
-// its bias and a ReLU: returns (N, H, W, P).
-at::Tensor conv3x3(const at::Tensor& x, const at::Tensor& packed, int64_t K,
+// 3x3 convolution, stride 1, zero padding 1, of x (N, H, W, C) with the
+// transformed weights u (36, C, K), plus bias and optional ReLU; returns
+// (N, H, W, K). With a projection (K, P) the result goes on, still in
+// cache, through that 1x1 convolution, its bias and a ReLU: returns
+// (N, H, W, P).
+at::Tensor conv3x3(const at::Tensor& x, const at::Tensor& u,
                    const c10::optional<at::Tensor>& bias, bool relu,
                    const c10::optional<at::Tensor>& projection,
-                   int64_t proj_channels,
                    const c10::optional<at::Tensor>& proj_bias) {
   TORCH_CHECK(x.dim() == 4 && x.scalar_type() == at::kFloat &&
                   x.is_contiguous() && x.device().is_cpu(),
               "expected a contiguous float32 (N, H, W, C) CPU tensor, got ",
               x.sizes());
-  TORCH_CHECK(packed.dim() == 2 && packed.size(0) == kPos,
-              "packed weights must come from pack_weight");
+  TORCH_CHECK(u.dim() == 3 && u.size(0) == kPos && u.size(1) == x.size(3) &&
+                  u.is_contiguous() && u.scalar_type() == at::kFloat,
+              "expected contiguous float32 (36, C, K) transformed weights "
+              "for ", x.size(3), " input channels, got ", u.sizes());
+  const int K = u.size(2);
   TORCH_CHECK(!bias || (bias->numel() == K && bias->is_contiguous() &&
                         bias->scalar_type() == at::kFloat),
               "bias must be a contiguous float32 vector of ", K, " values");
-  const int P = projection ? (int)proj_channels : 0;
+  TORCH_CHECK(!projection ||
+                  (projection->dim() == 2 && projection->size(0) == K &&
+                   projection->is_contiguous() &&
+                   projection->scalar_type() == at::kFloat),
+              "projection must be a contiguous float32 (", K, ", P) matrix");
+  const int P = projection ? projection->size(1) : 0;
   TORCH_CHECK(!proj_bias || (projection && proj_bias->numel() == P &&
                              proj_bias->is_contiguous() &&
                              proj_bias->scalar_type() == at::kFloat),
@@ -253,15 +228,14 @@ at::Tensor conv3x3(const at::Tensor& x, const at::Tensor& packed, int64_t K,
   const int64_t tiles = (int64_t)N * tiles_h * tiles_w;
   const int64_t per_task = tiles_per_task(tiles);
   const int64_t tasks = (tiles + per_task - 1) / per_task;
-  const int out_channels = projection ? P : (int)K;
+  const int out_channels = projection ? P : K;
   auto y = at::empty({N, H, W, out_channels}, x.options());
   const float* xp = x.data_ptr<float>();
-  const float* wp = packed.data_ptr<float>();
+  const float* up = u.data_ptr<float>();
   const float* bp = bias ? bias->data_ptr<float>() : nullptr;
   const float* pp = projection ? projection->data_ptr<float>() : nullptr;
   const float* pbp = proj_bias ? proj_bias->data_ptr<float>() : nullptr;
   float* yp = y.data_ptr<float>();
-  const int64_t wstride = packed.size(1);
   constexpr int kPixels = kOut * kOut;
   at::parallel_for(0, tasks, 1, [&](int64_t begin, int64_t end) {
     std::vector<float> v((size_t)kPos * per_task * C);
@@ -285,9 +259,8 @@ at::Tensor conv3x3(const at::Tensor& x, const at::Tensor& packed, int64_t K,
                           v.data() + (int64_t)i * C + c0, per_task * C);
       }
       for (int p = 0; p < kPos; ++p)
-        cblas_sgemm_compute(kRowMajor, kNoTrans, kPacked, count, K, C,
-                            v.data() + p * per_task * C, C, wp + p * wstride,
-                            K, 0.f, m.data() + p * per_task * K, K);
+        gemm(count, K, C, v.data() + p * per_task * C,
+             up + (int64_t)p * C * K, m.data() + p * per_task * K);
       for (int i = 0; i < count; ++i) {
         const int64_t tile = first + i;
         const int n = tile / (tiles_h * tiles_w);
@@ -309,8 +282,7 @@ at::Tensor conv3x3(const at::Tensor& x, const at::Tensor& packed, int64_t K,
         }
       }
       if (!projection) continue;
-      cblas_sgemm_compute(kRowMajor, kNoTrans, kPacked, count * kPixels, P,
-                          K, z.data(), K, pp, P, 0.f, o.data(), P);
+      gemm(count * kPixels, P, K, z.data(), pp, o.data());
       for (int i = 0; i < count; ++i) {
         const int64_t tile = first + i;
         const int n = tile / (tiles_h * tiles_w);
@@ -398,13 +370,10 @@ at::Tensor conv3x3_weight_grad(const at::Tensor& x, const at::Tensor& dy) {
 }
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
-  m.def("pack_weight", &pack_weight, "pack (36, C, K) Winograd weights");
   m.def("conv3x3_weight_grad", &conv3x3_weight_grad,
         "gradient of conv3x3 with respect to the transformed weights");
-  m.def("pack_projection", &pack_projection,
-        "pack a (K, P) matrix for conv3x3's fused 1x1 projection");
   m.def("conv3x3", &conv3x3, "Winograd F(4x4, 3x3) NHWC convolution",
-        py::arg("x"), py::arg("packed"), py::arg("channels"),
-        py::arg("bias"), py::arg("relu"), py::arg("projection") = py::none(),
-        py::arg("proj_channels") = 0, py::arg("proj_bias") = py::none());
+        py::arg("x"), py::arg("u"), py::arg("bias"), py::arg("relu"),
+        py::arg("projection") = py::none(),
+        py::arg("proj_bias") = py::none());
 }
