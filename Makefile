@@ -10,8 +10,9 @@ STAMP  := $(VENV)/.mmconvmlp-installed
 
 install: $(STAMP)
 
-# Re-run the installer only when a requirement or setup.py changes.
-$(STAMP): tools/install_env.sh setup.py requirements/runtime.txt requirements/tests.txt
+# Re-run the installer only when a requirement, setup.py or the C++ op changes.
+$(STAMP): tools/install_env.sh setup.py requirements/runtime.txt requirements/tests.txt \
+		mmconvmlp/ops/csrc/winograd.cpp
 	bash tools/install_env.sh $(VENV)
 	touch $@
 
@@ -38,4 +39,4 @@ demo: $(STAMP)
 	@echo "predictions drawn on the validation images: $(DEMO_DIR)/vis/"
 
 clean:
-	rm -rf $(VENV) work_dirs data/builtin
+	rm -rf $(VENV) work_dirs data/builtin build mmconvmlp/ops/_winograd*.so
