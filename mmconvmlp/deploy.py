@@ -128,8 +128,8 @@ def fuse_conv_relu(model):
     stage's units, BN already folded away), turn each conv that
     :class:`~mmconvmlp.ops.FusedWinogradConv2d` supports and the ReLU that
     follows it into one Winograd conv with the ReLU fused, and with it a
-    1x1 conv + ReLU that comes next (the conv stage's blocks). Returns
-    ``model``."""
+    1x1 conv + ReLU (the conv stage's blocks) or a 3x3 stride-2 max pool
+    (the tokenizer's end) that comes next. Returns ``model``."""
     for seq in list(model.modules()):
         if not isinstance(seq, nn.Sequential):
             continue
@@ -148,15 +148,20 @@ def fuse_conv_relu(model):
             if not (FusedWinogradConv2d.supports(conv) and relu_at(after(i))):
                 continue
             fused = [after(i)]
-            proj = after(fused[0])
-            projection = None
-            if (proj < len(layers) and relu_at(after(proj))
-                    and FusedWinogradConv2d.supports_projection(
-                        conv, layers[proj])):
-                projection = layers[proj]
-                fused += [proj, after(proj)]
+            nxt = after(fused[0])
+            projection, max_pool = None, False
+            if nxt < len(layers) and FusedWinogradConv2d.supports_max_pool(
+                    layers[nxt]):
+                max_pool = True
+                fused.append(nxt)
+            elif (nxt < len(layers) and relu_at(after(nxt))
+                  and FusedWinogradConv2d.supports_projection(
+                      conv, layers[nxt])):
+                projection = layers[nxt]
+                fused += [nxt, after(nxt)]
             seq[i] = FusedWinogradConv2d(conv, relu=True,
-                                          projection=projection)
+                                         projection=projection,
+                                         max_pool=max_pool)
             for j in fused:
                 seq[j] = layers[j] = nn.Identity()
     return model

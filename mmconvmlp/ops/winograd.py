@@ -19,6 +19,7 @@ op's results differ from a direct convolution's by float rounding only
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.modules.utils import _pair
 from torch.autograd.function import once_differentiable
 
 try:
@@ -158,9 +159,10 @@ class FusedWinogradConv2d(nn.Module):
     """An inference-only Winograd convolution made from an existing one.
 
     The weights are transformed once, at construction. Optionally a
-    ReLU and, after it, a 1x1 convolution with its own ReLU are applied to
-    the output while it is still in cache (the conv stage's
-    3x3 -> ReLU -> 1x1 -> ReLU), instead of in passes over the whole map.
+    ReLU and, after it, either a 1x1 convolution with its own ReLU (the
+    conv stage's 3x3 -> ReLU -> 1x1 -> ReLU) or a 3x3 stride-2 max pool (the
+    tokenizer's end) are applied to the output while it is still in cache,
+    instead of in passes over the whole map.
 
     Args:
         conv (nn.Conv2d): The convolution to replace (see :meth:`supports`).
@@ -168,16 +170,21 @@ class FusedWinogradConv2d(nn.Module):
         projection (nn.Conv2d | None): A 1x1 convolution (see
             :meth:`supports_projection`) to apply after the ReLU, followed
             by a ReLU of its own. Needs ``relu``.
+        max_pool (bool): Apply ``MaxPool2d(3, stride=2, padding=1)`` after
+            the ReLU. Needs ``relu``; not with ``projection``.
     """
 
-    def __init__(self, conv, relu=False, projection=None):
+    def __init__(self, conv, relu=False, projection=None, max_pool=False):
         super().__init__()
         _check_supported(conv)
         if projection is not None and not (
                 relu and self.supports_projection(conv, projection)):
             raise ValueError(f'cannot fuse {projection} after {conv} '
                              f'(relu={relu})')
-        self.relu = relu
+        if max_pool and not (relu and projection is None):
+            raise ValueError('a fused max pool needs relu=True and no '
+                             'projection')
+        self.relu, self.max_pool = relu, max_pool
         self.weight, self.bias = _frozen(conv.weight), _frozen(conv.bias)
         self.proj_weight = self.proj_bias = None
         proj_matrix = None
@@ -189,6 +196,11 @@ class FusedWinogradConv2d(nn.Module):
         self.register_buffer('transformed', transform_weight(conv.weight),
                              persistent=False)
         self.register_buffer('proj_matrix', proj_matrix, persistent=False)
+        # (9, C, K): the plain weights the pooled op needs for one row
+        direct = (self.weight.detach().permute(2, 3, 1, 0).reshape(
+            9, conv.in_channels, conv.out_channels).contiguous()
+            if max_pool else None)
+        self.register_buffer('direct_weight', direct, persistent=False)
 
     @staticmethod
     def supports(conv):
@@ -197,6 +209,16 @@ class FusedWinogradConv2d(nn.Module):
                 and conv.kernel_size == (3, 3) and conv.stride == (1, 1)
                 and conv.padding == (1, 1) and conv.dilation == (1, 1)
                 and conv.groups == 1 and conv.padding_mode == 'zeros')
+
+    @staticmethod
+    def supports_max_pool(pool):
+        """Whether ``pool`` is the max pool that can be fused."""
+        return (type(pool) is nn.MaxPool2d
+                and _pair(pool.kernel_size) == (3, 3)
+                and _pair(pool.stride) == (2, 2)
+                and _pair(pool.padding) == (1, 1)
+                and _pair(pool.dilation) == (1, 1) and not pool.ceil_mode
+                and not pool.return_indices)
 
     @staticmethod
     def supports_projection(conv, projection):
@@ -220,13 +242,21 @@ class FusedWinogradConv2d(nn.Module):
             out = out.relu_() if self.relu else out
             if self.proj_weight is not None:
                 out = F.conv2d(out, self.proj_weight, self.proj_bias).relu_()
+            if self.max_pool:
+                out = F.max_pool2d(out, 3, stride=2, padding=1)
             return out
-        out = _winograd.conv3x3(_nhwc(x), self.transformed, self.bias,
-                                self.relu, self.proj_matrix, self.proj_bias)
+        if self.max_pool:
+            out = _winograd.conv3x3_relu_maxpool(
+                _nhwc(x), self.transformed, self.direct_weight, self.bias)
+        else:
+            out = _winograd.conv3x3(_nhwc(x), self.transformed, self.bias,
+                                    self.relu, self.proj_matrix,
+                                    self.proj_bias)
         return out.permute(0, 3, 1, 2)
 
     def extra_repr(self):
         projection = ('' if self.proj_weight is None else
                       f', then 1x1 to {self.proj_weight.shape[0]} + ReLU')
+        projection += ', then 3x3/2 max pool' if self.max_pool else ''
         return (f'{self.weight.shape[1]}, {self.weight.shape[0]}, '
                 f'relu={self.relu}{projection}')

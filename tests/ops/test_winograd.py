@@ -195,3 +195,38 @@ def test_op_names_wrong_weights():
     x = torch.randn(1, 10, 12, 12, 16)[0]  # (N, H, W, C) with C=16
     with pytest.raises(RuntimeError, match='transformed weights for 16'):
         _winograd.conv3x3(x.contiguous(), torch.zeros(36, 8, 4), None, False)
+
+
+@needs_op
+@pytest.mark.parametrize('height,width,batch', [(40, 48, 1), (37, 51, 2),
+                                                (30, 33, 1)])
+@pytest.mark.parametrize('threads', [1, 2, 3])
+def test_max_pool_is_fused_after_the_relu(height, width, batch, threads):
+    """max_pool(relu(conv3x3(x))), as at the tokenizer's end, computed strip
+    by strip; with several threads each thread's first strip takes the row
+    above from a direct convolution."""
+    torch.manual_seed(0)
+    conv = nn.Conv2d(24, 40, 3, padding=1)
+    pool = nn.MaxPool2d(3, stride=2, padding=1)
+    assert FusedWinogradConv2d.supports_max_pool(pool)
+    fused = FusedWinogradConv2d(conv, relu=True, max_pool=True)
+    x = torch.randn(batch, 24, height, width)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        with torch.no_grad():
+            expected = pool(conv(x).relu())
+            result = fused(x)
+    finally:
+        torch.set_num_threads(previous)
+    assert result.shape == expected.shape
+    assert _rel_error(result, expected) < 1e-4
+
+
+def test_max_pool_fusion_needs_relu_and_the_tokenizer_pool():
+    conv = nn.Conv2d(8, 16, 3, padding=1)
+    with pytest.raises(ValueError, match='max pool needs relu'):
+        FusedWinogradConv2d(conv, max_pool=True)
+    assert not FusedWinogradConv2d.supports_max_pool(nn.MaxPool2d(2))
+    assert not FusedWinogradConv2d.supports_max_pool(
+        nn.MaxPool2d(3, 2, 1, ceil_mode=True))

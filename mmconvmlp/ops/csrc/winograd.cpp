@@ -14,6 +14,7 @@
 #include <torch/extension.h>
 
 #include <algorithm>
+#include <limits>
 #include <mutex>
 #include <vector>
 
@@ -302,6 +303,134 @@ at::Tensor conv3x3(const at::Tensor& x, const at::Tensor& u,
   return y;
 }
 
+namespace {
+
+// One output row r of a direct 3x3 convolution (zero padding 1) + bias +
+// ReLU, for the row a thread's first strip needs from the strip above:
+// x (H, W, C) of one image, wt (9, C, K) (kernel position, in, out),
+// out (W, K).
+void direct_row(const float* x, int H, int W, int C, const float* wt,
+                const float* bias, int K, int r, float* out) {
+  for (int col = 0; col < W; ++col) {
+    float* acc = out + (int64_t)col * K;
+    for (int k = 0; k < K; ++k) acc[k] = bias ? bias[k] : 0.f;
+    for (int i = 0; i < 3; ++i) {
+      const int yy = r + i - 1;
+      if (yy < 0 || yy >= H) continue;
+      for (int j = 0; j < 3; ++j) {
+        const int xx = col + j - 1;
+        if (xx < 0 || xx >= W) continue;
+        const float* src = x + ((int64_t)yy * W + xx) * C;
+        const float* w = wt + (int64_t)(i * 3 + j) * C * K;
+        for (int c = 0; c < C; ++c) {
+          const float a = src[c];
+#pragma omp simd
+          for (int k = 0; k < K; ++k) acc[k] += a * w[(int64_t)c * K + k];
+        }
+      }
+    }
+    for (int k = 0; k < K; ++k) acc[k] = std::max(acc[k], 0.f);
+  }
+}
+
+}  // namespace
+
+// ReLU(conv3x3(x) + bias) followed by a 3x3 stride-2 padding-1 max pool,
+// without writing the full-resolution map: each thread takes consecutive
+// strips of 4 output rows, keeps them (and the row above) in a buffer,
+// pools them and writes only the pooled rows. x (N, H, W, C), u (36, C, K)
+// transformed weights, wt (9, C, K) the plain weights (for the one row
+// above a thread's first strip); returns (N, ceil(H / 2), ceil(W / 2), K).
+at::Tensor conv3x3_relu_maxpool(const at::Tensor& x, const at::Tensor& u,
+                                const at::Tensor& wt,
+                                const c10::optional<at::Tensor>& bias) {
+  TORCH_CHECK(x.dim() == 4 && x.scalar_type() == at::kFloat &&
+                  x.is_contiguous() && x.device().is_cpu(),
+              "expected a contiguous float32 (N, H, W, C) CPU tensor, got ",
+              x.sizes());
+  const int N = x.size(0), H = x.size(1), W = x.size(2), C = x.size(3);
+  TORCH_CHECK(u.dim() == 3 && u.size(0) == kPos && u.size(1) == C &&
+                  u.is_contiguous() && u.scalar_type() == at::kFloat,
+              "expected contiguous float32 (36, C, K) transformed weights "
+              "for ", C, " input channels, got ", u.sizes());
+  const int K = u.size(2);
+  TORCH_CHECK(wt.dim() == 3 && wt.size(0) == 9 && wt.size(1) == C &&
+                  wt.size(2) == K && wt.is_contiguous() &&
+                  wt.scalar_type() == at::kFloat,
+              "expected contiguous float32 (9, ", C, ", ", K,
+              ") weights, got ", wt.sizes());
+  TORCH_CHECK(!bias || (bias->numel() == K && bias->is_contiguous() &&
+                        bias->scalar_type() == at::kFloat),
+              "bias must be a contiguous float32 vector of ", K, " values");
+  const int tiles_h = (H + kOut - 1) / kOut, tiles_w = (W + kOut - 1) / kOut;
+  const int Ho = (H + 1) / 2, Wo = (W + 1) / 2;
+  auto y = at::empty({N, Ho, Wo, K}, x.options());
+  const float* xp = x.data_ptr<float>();
+  const float* up = u.data_ptr<float>();
+  const float* wp = wt.data_ptr<float>();
+  const float* bp = bias ? bias->data_ptr<float>() : nullptr;
+  float* yp = y.data_ptr<float>();
+  const int64_t block = std::min<int64_t>(kMaxTiles, tiles_w);
+  const int64_t row = (int64_t)W * K;
+  at::parallel_for(0, (int64_t)N * tiles_h, 1, [&](int64_t begin,
+                                                   int64_t end) {
+    std::vector<float> v((size_t)kPos * block * C);
+    std::vector<float> m((size_t)kPos * block * K + kLanes);
+    // Conv rows 4 * ty - 1 (row 0) to 4 * ty + 3 (row 4) of the strip.
+    std::vector<float> strip((size_t)(kOut + 1) * row);
+    for (int64_t s = begin; s < end; ++s) {
+      const int n = s / tiles_h, ty = s % tiles_h, y0 = ty * kOut;
+      const float* xn = xp + (int64_t)n * H * W * C;
+      if (ty > 0 && s == begin)  // the row above, from another thread
+        direct_row(xn, H, W, C, wp, bp, K, y0 - 1, strip.data());
+      else if (ty > 0)  // the previous strip's last row
+        std::copy_n(strip.data() + kOut * row, row, strip.data());
+      for (int t0 = 0; t0 < tiles_w; t0 += block) {
+        const int count = (int)std::min<int64_t>(block, tiles_w - t0);
+        for (int i = 0; i < count; ++i)
+          for (int c0 = 0; c0 < C; c0 += kLanes)
+            input_transform(xn, H, W, C, y0 - 1, (t0 + i) * kOut - 1, c0,
+                            std::min(kLanes, C - c0),
+                            v.data() + (int64_t)i * C + c0, block * C);
+        for (int p = 0; p < kPos; ++p)
+          gemm(count, K, C, v.data() + p * block * C,
+               up + (int64_t)p * C * K, m.data() + p * block * K);
+        for (int i = 0; i < count; ++i) {
+          const int x0 = (t0 + i) * kOut;
+          for (int k0 = 0; k0 < K; k0 += kLanes)
+            output_transform(m.data() + (int64_t)i * K + k0, block * K,
+                             std::min<int>(kLanes, K - k0),
+                             bp ? bp + k0 : nullptr, true,
+                             strip.data() + row + (int64_t)x0 * K + k0, row,
+                             K, std::min(kOut, H - y0),
+                             std::min(kOut, W - x0));
+        }
+      }
+      // Pooled rows 2 ty and 2 ty + 1: conv rows (2 py - 1 .. 2 py + 1),
+      // strip rows (2 py - y0 .. 2 py - y0 + 2), inside the image only.
+      for (int py = 2 * ty; py < std::min(2 * ty + 2, Ho); ++py) {
+        const int r_first = std::max(2 * py - 1, 0);
+        const int r_last = std::min(2 * py + 1, H - 1);
+        float* out = yp + ((int64_t)n * Ho + py) * Wo * K;
+        for (int px = 0; px < Wo; ++px) {
+          const int c_first = std::max(2 * px - 1, 0);
+          const int c_last = std::min(2 * px + 1, W - 1);
+          float* dst = out + (int64_t)px * K;
+          std::fill_n(dst, K, -std::numeric_limits<float>::infinity());
+          for (int r = r_first; r <= r_last; ++r)
+            for (int c = c_first; c <= c_last; ++c) {
+              const float* src =
+                  strip.data() + (r - y0 + 1) * row + (int64_t)c * K;
+#pragma omp simd
+              for (int k = 0; k < K; ++k) dst[k] = std::max(dst[k], src[k]);
+            }
+        }
+      }
+    }
+  });
+  return y;
+}
+
 // The gradient of conv3x3's loss with respect to the transformed weights:
 // sum over tiles of (B^T d B)^T (A dy A^T), position by position, for x
 // (N, H, W, C) and the output gradient dy (N, H, W, K); returns (36, C, K).
@@ -370,6 +499,8 @@ at::Tensor conv3x3_weight_grad(const at::Tensor& x, const at::Tensor& dy) {
 }
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.def("conv3x3_relu_maxpool", &conv3x3_relu_maxpool,
+        "Winograd conv3x3 + bias + ReLU + 3x3 stride-2 max pool");
   m.def("conv3x3_weight_grad", &conv3x3_weight_grad,
         "gradient of conv3x3 with respect to the transformed weights");
   m.def("conv3x3", &conv3x3, "Winograd F(4x4, 3x3) NHWC convolution",
