@@ -6,8 +6,8 @@ Two modules stand in for a 3x3, stride-1, padding-1 convolution:
   keys) whose forward and backward run the Winograd op; the backbone uses it
   for its 3x3 convolutions, in training and inference;
 * :class:`FusedWinogradConv2d`, built by ``optimize_for_inference`` from any
-  such conv: weights transformed once, a following ReLU (and 1x1 conv)
-  fused in.
+  such conv: weights transformed once, a following ReLU fused in, and after
+  it a 1x1 conv + ReLU or a 3x3 stride-2 max pool.
 
 Both run the compiled op ``mmconvmlp.ops._winograd`` (built by ``setup.py``
 on x86-64) on the CPU in float32 and fall back to ``F.conv2d`` with the
@@ -19,8 +19,8 @@ op's results differ from a direct convolution's by float rounding only
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.nn.modules.utils import _pair
 from torch.autograd.function import once_differentiable
+from torch.nn.modules.utils import _pair
 
 try:
     from . import _winograd
@@ -134,10 +134,11 @@ class WinogradConv2d(nn.Conv2d):
         self._transformed = self._transformed_for = None
 
     def transformed_weight(self):
-        """The transformed weights, recomputed only when the weights changed
-        (every optimizer step, not every inference call)."""
+        """The transformed weights: recomputed at every call in training
+        mode; in eval mode kept until the weights change (a new tensor or an
+        in-place update)."""
         key = (self.weight.data_ptr(), self.weight._version)
-        if self._transformed_for != key:
+        if self.training or self._transformed_for != key:
             self._transformed = transform_weight(self.weight)
             self._transformed_for = key
         return self._transformed

@@ -230,3 +230,18 @@ def test_max_pool_fusion_needs_relu_and_the_tokenizer_pool():
     assert not FusedWinogradConv2d.supports_max_pool(nn.MaxPool2d(2))
     assert not FusedWinogradConv2d.supports_max_pool(
         nn.MaxPool2d(3, 2, 1, ceil_mode=True))
+
+
+@needs_op
+def test_trainable_conv_follows_weight_updates():
+    """In eval mode the transformed weights are cached, and an in-place
+    update of the weights (as an optimizer's) is seen at the next call."""
+    torch.manual_seed(0)
+    conv = WinogradConv2d(8, 8).eval()
+    x = torch.randn(1, 8, 40, 40)
+    with torch.no_grad():
+        first = conv(x)
+        assert torch.equal(conv(x), first)
+        conv.weight.mul_(2)
+        conv.bias.mul_(2)
+        assert _rel_error(conv(x), 2 * first) < 1e-5
