@@ -26,7 +26,8 @@ def winograd_extension():
 
     Built against the installed torch (install with ``--no-build-isolation``),
     on x86-64 only: it calls the MKL sgemm that PyTorch's x86 builds export.
-    Without it, ``optimize_for_inference`` keeps PyTorch's convolutions.
+    Without it the backbone and ``optimize_for_inference`` run PyTorch's
+    convolutions.
     """
     if platform.machine().lower() not in ('x86_64', 'amd64'):
         return {}
