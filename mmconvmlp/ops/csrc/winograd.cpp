@@ -7,9 +7,12 @@
 // with the bias and an optional ReLU fused in. Blocks of tiles are spread over
 // PyTorch's intra-op threads, so that each block's intermediates stay in
 // cache: 4x fewer multiply-adds than a direct 3x3 convolution and no
-// full-size temporary tensors. For training, conv3x3_weight_grad accumulates
-// the weight gradient in the transformed domain (the input gradient is
-// conv3x3 of the output gradient with flipped, transposed kernels).
+// full-size temporary tensors. conv3x3 can also apply a following 1x1 conv
+// + ReLU to the tiles in cache; conv3x3_relu_maxpool pools the ReLU'd
+// output strip by strip without writing it. For training,
+// conv3x3_weight_grad accumulates the weight gradient in the transformed
+// domain (the input gradient is conv3x3 of the output gradient with
+// flipped, transposed kernels).
 #include <ATen/Parallel.h>
 #include <torch/extension.h>
 
