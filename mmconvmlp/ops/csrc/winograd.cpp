@@ -48,26 +48,27 @@ inline void bt_rows(const float d0, const float d1, const float d2,
   out[5 * stride] = 4.f * d1 - 5.f * d3 + d5;
 }
 
-// Transform the tile whose top-left input pixel is (y0, x0) for channels
-// [c0, c0 + lanes) and write position p's values to v[p * ldv + c].
-void input_transform(const float* x, int H, int W, int C, int y0, int x0,
-                     int c0, int lanes, float* v, int64_t ldv) {
+// Load `lanes` channels of pixel (yy, xx) of an (H, W, channels) image,
+// from channel c0 on, into a lane buffer: zeros past `lanes` and for pixels
+// outside the image (the zero padding).
+inline void load_lanes(const float* image, int H, int W, int channels,
+                       int yy, int xx, int c0, int lanes, float* dst) {
+  if (yy < 0 || yy >= H || xx < 0 || xx >= W) {
+    std::fill_n(dst, kLanes, 0.f);
+    return;
+  }
+  std::copy_n(image + ((int64_t)yy * W + xx) * channels + c0, lanes, dst);
+  std::fill_n(dst + lanes, kLanes - lanes, 0.f);
+}
+
+// Transform channels [c0, c0 + lanes) of the tile whose top-left input
+// pixel is (y0, x0) and write position p's values to v[p * ldv + c].
+void input_transform_lanes(const float* x, int H, int W, int C, int y0,
+                           int x0, int c0, int lanes, float* v, int64_t ldv) {
   float d[kTile][kTile][kLanes];
   for (int i = 0; i < kTile; ++i)
-    for (int j = 0; j < kTile; ++j) {
-      const int yy = y0 + i, xx = x0 + j;
-      if (yy < 0 || yy >= H || xx < 0 || xx >= W) {
-        std::fill_n(d[i][j], kLanes, 0.f);
-        continue;
-      }
-      const float* src = x + ((int64_t)yy * W + xx) * C + c0;
-      if (lanes == kLanes) {
-        std::copy_n(src, kLanes, d[i][j]);
-      } else {
-        std::copy_n(src, lanes, d[i][j]);
-        std::fill_n(d[i][j] + lanes, kLanes - lanes, 0.f);
-      }
-    }
+    for (int j = 0; j < kTile; ++j)
+      load_lanes(x, H, W, C, y0 + i, x0 + j, c0, lanes, d[i][j]);
   float t[kTile][kTile][kLanes];
   for (int j = 0; j < kTile; ++j)
 #pragma omp simd
@@ -86,6 +87,16 @@ void input_transform(const float* x, int H, int W, int C, int y0, int x0,
   }
 }
 
+// B^T d B of all C channels of the 6x6 input tile of the output tile at
+// (y0, x0) (input rows and columns from y0 - 1, x0 - 1): position p's
+// values go to v[p * ldv + c].
+void input_transform(const float* x, int H, int W, int C, int y0, int x0,
+                     float* v, int64_t ldv) {
+  for (int c0 = 0; c0 < C; c0 += kLanes)
+    input_transform_lanes(x, H, W, C, y0 - 1, x0 - 1, c0,
+                          std::min(kLanes, C - c0), v + c0, ldv);
+}
+
 // A^T applied to six values: four outputs.
 inline void at_rows(const float v0, const float v1, const float v2,
                     const float v3, const float v4, const float v5,
@@ -99,9 +110,10 @@ inline void at_rows(const float v0, const float v1, const float v2,
 // Transform position values m[p * ldm + c] of one tile back into its 4x4
 // output pixels for `lanes` channels, add the bias, apply the ReLU, and
 // store the first `rows` x `cols` pixels at dst + row * ld_row + col * ld_col.
-void output_transform(const float* m, int64_t ldm, int lanes,
-                      const float* bias, bool relu, float* dst,
-                      int64_t ld_row, int64_t ld_col, int rows, int cols) {
+void output_transform_lanes(const float* m, int64_t ldm, int lanes,
+                            const float* bias, bool relu, float* dst,
+                            int64_t ld_row, int64_t ld_col, int rows,
+                            int cols) {
   // Lanes past `lanes` compute garbage from the next channels (or the
   // buffer's slack) and are never stored.
   float t[kOut][kTile][kLanes];
@@ -133,6 +145,16 @@ void output_transform(const float* m, int64_t ldm, int lanes,
   }
 }
 
+// output_transform_lanes for all K channels (bias may be null).
+void output_transform(const float* m, int64_t ldm, int K, const float* bias,
+                      bool relu, float* dst, int64_t ld_row, int64_t ld_col,
+                      int rows, int cols) {
+  for (int k0 = 0; k0 < K; k0 += kLanes)
+    output_transform_lanes(m + k0, ldm, std::min(kLanes, K - k0),
+                           bias ? bias + k0 : nullptr, relu, dst + k0, ld_row,
+                           ld_col, rows, cols);
+}
+
 // A applied to four values of one lane: the six-value adjoint of at_rows.
 inline void a_rows(const float y0, const float y1, const float y2,
                    const float y3, float* out, int stride) {
@@ -147,20 +169,13 @@ inline void a_rows(const float y0, const float y1, const float y2,
 // The adjoint of output_transform: A dy A^T of the 4x4 output-gradient tile
 // at (y0, x0) (zero outside the output) for channels [k0, k0 + lanes),
 // written to g[p * ldg + c].
-void output_grad_transform(const float* dy, int H, int W, int K, int y0,
-                           int x0, int k0, int lanes, float* g, int64_t ldg) {
+void output_grad_transform_lanes(const float* dy, int H, int W, int K,
+                                 int y0, int x0, int k0, int lanes, float* g,
+                                 int64_t ldg) {
   float d[kOut][kOut][kLanes];
   for (int i = 0; i < kOut; ++i)
-    for (int j = 0; j < kOut; ++j) {
-      const int yy = y0 + i, xx = x0 + j;
-      if (yy >= H || xx >= W) {
-        std::fill_n(d[i][j], kLanes, 0.f);
-        continue;
-      }
-      const float* src = dy + ((int64_t)yy * W + xx) * K + k0;
-      std::copy_n(src, lanes, d[i][j]);
-      std::fill_n(d[i][j] + lanes, kLanes - lanes, 0.f);
-    }
+    for (int j = 0; j < kOut; ++j)
+      load_lanes(dy, H, W, K, y0 + i, x0 + j, k0, lanes, d[i][j]);
   float t[kTile][kOut][kLanes];
   for (int j = 0; j < kOut; ++j)
 #pragma omp simd
@@ -186,11 +201,66 @@ void gemm(int m, int n, int k, const float* a, const float* b, float* c) {
   sgemm_("N", "N", &n, &m, &k, &one, b, &n, a, &k, &zero, c, &n);
 }
 
+// output_grad_transform_lanes for all K channels.
+void output_grad_transform(const float* dy, int H, int W, int K, int y0,
+                           int x0, float* g, int64_t ldg) {
+  for (int k0 = 0; k0 < K; k0 += kLanes)
+    output_grad_transform_lanes(dy, H, W, K, y0, x0, k0,
+                                std::min(kLanes, K - k0), g + k0, ldg);
+}
+
+// The tiles of a batch of N images, each cut into 4x4 output tiles.
+struct TileGrid {
+  int tiles_h, tiles_w;
+  TileGrid(int H, int W)
+      : tiles_h((H + kOut - 1) / kOut), tiles_w((W + kOut - 1) / kOut) {}
+  int64_t size(int N) const { return (int64_t)N * tiles_h * tiles_w; }
+  // Image n and top-left output pixel (y0, x0) of tile number `tile`.
+  void locate(int64_t tile, int* n, int* y0, int* x0) const {
+    const int64_t per_image = (int64_t)tiles_h * tiles_w;
+    const int rest = tile % per_image;
+    *n = tile / per_image;
+    *y0 = rest / tiles_w * kOut;
+    *x0 = rest % tiles_w * kOut;
+  }
+};
+
+// m_p = v_p u_p for the 36 positions p of `count` tiles: v holds `stride`
+// rows of C values per position, m `stride` rows of K values.
+void multiply_positions(int count, int C, int K, const float* v,
+                        const float* u, float* m, int64_t stride) {
+  for (int p = 0; p < kPos; ++p)
+    gemm(count, K, C, v + p * stride * C, u + (int64_t)p * C * K,
+         m + p * stride * K);
+}
+
 // Tiles per task: enough tasks to keep every thread busy, at most kMaxTiles.
 int64_t tiles_per_task(int64_t tiles) {
   return std::max<int64_t>(
       1, std::min<int64_t>(kMaxTiles,
                            tiles / (4 * at::get_num_threads()) + 1));
+}
+
+void check_nhwc(const at::Tensor& x) {
+  TORCH_CHECK(x.dim() == 4 && x.scalar_type() == at::kFloat &&
+                  x.is_contiguous() && x.device().is_cpu(),
+              "expected a contiguous float32 (N, H, W, C) CPU tensor, got ",
+              x.sizes());
+}
+
+void check_transformed(const at::Tensor& u, int64_t C) {
+  TORCH_CHECK(u.dim() == 3 && u.size(0) == kPos && u.size(1) == C &&
+                  u.is_contiguous() && u.scalar_type() == at::kFloat,
+              "expected contiguous float32 (36, C, K) transformed weights "
+              "for ", C, " input channels, got ", u.sizes());
+}
+
+void check_vector(const c10::optional<at::Tensor>& t, int64_t size,
+                  const char* name) {
+  TORCH_CHECK(!t || (t->numel() == size && t->is_contiguous() &&
+                     t->scalar_type() == at::kFloat),
+              name, " must be a contiguous float32 vector of ", size,
+              " values");
 }
 
 }  // namespace
@@ -204,32 +274,21 @@ at::Tensor conv3x3(const at::Tensor& x, const at::Tensor& u,
                    const c10::optional<at::Tensor>& bias, bool relu,
                    const c10::optional<at::Tensor>& projection,
                    const c10::optional<at::Tensor>& proj_bias) {
-  TORCH_CHECK(x.dim() == 4 && x.scalar_type() == at::kFloat &&
-                  x.is_contiguous() && x.device().is_cpu(),
-              "expected a contiguous float32 (N, H, W, C) CPU tensor, got ",
-              x.sizes());
-  TORCH_CHECK(u.dim() == 3 && u.size(0) == kPos && u.size(1) == x.size(3) &&
-                  u.is_contiguous() && u.scalar_type() == at::kFloat,
-              "expected contiguous float32 (36, C, K) transformed weights "
-              "for ", x.size(3), " input channels, got ", u.sizes());
+  check_nhwc(x);
+  check_transformed(u, x.size(3));
   const int K = u.size(2);
-  TORCH_CHECK(!bias || (bias->numel() == K && bias->is_contiguous() &&
-                        bias->scalar_type() == at::kFloat),
-              "bias must be a contiguous float32 vector of ", K, " values");
+  check_vector(bias, K, "bias");
   TORCH_CHECK(!projection ||
                   (projection->dim() == 2 && projection->size(0) == K &&
                    projection->is_contiguous() &&
                    projection->scalar_type() == at::kFloat),
               "projection must be a contiguous float32 (", K, ", P) matrix");
   const int P = projection ? projection->size(1) : 0;
-  TORCH_CHECK(!proj_bias || (projection && proj_bias->numel() == P &&
-                             proj_bias->is_contiguous() &&
-                             proj_bias->scalar_type() == at::kFloat),
-              "projection bias must be a contiguous float32 vector of ", P,
-              " values");
+  TORCH_CHECK(!proj_bias || projection, "projection bias without projection");
+  check_vector(proj_bias, P, "projection bias");
   const int N = x.size(0), H = x.size(1), W = x.size(2), C = x.size(3);
-  const int tiles_h = (H + kOut - 1) / kOut, tiles_w = (W + kOut - 1) / kOut;
-  const int64_t tiles = (int64_t)N * tiles_h * tiles_w;
+  const TileGrid grid(H, W);
+  const int64_t tiles = grid.size(N);
   const int64_t per_task = tiles_per_task(tiles);
   const int64_t tasks = (tiles + per_task - 1) / per_task;
   const int out_channels = projection ? P : K;
@@ -251,47 +310,30 @@ at::Tensor conv3x3(const at::Tensor& x, const at::Tensor& u,
     for (int64_t task = begin; task < end; ++task) {
       const int64_t first = task * per_task;
       const int count = (int)std::min<int64_t>(per_task, tiles - first);
+      int n, y0, x0;
       for (int i = 0; i < count; ++i) {
-        const int64_t tile = first + i;
-        const int n = tile / (tiles_h * tiles_w);
-        const int rest = tile % (tiles_h * tiles_w);
-        const float* xn = xp + (int64_t)n * H * W * C;
-        for (int c0 = 0; c0 < C; c0 += kLanes)
-          input_transform(xn, H, W, C, rest / tiles_w * kOut - 1,
-                          rest % tiles_w * kOut - 1, c0,
-                          std::min(kLanes, C - c0),
-                          v.data() + (int64_t)i * C + c0, per_task * C);
+        grid.locate(first + i, &n, &y0, &x0);
+        input_transform(xp + (int64_t)n * H * W * C, H, W, C, y0, x0,
+                        v.data() + (int64_t)i * C, per_task * C);
       }
-      for (int p = 0; p < kPos; ++p)
-        gemm(count, K, C, v.data() + p * per_task * C,
-             up + (int64_t)p * C * K, m.data() + p * per_task * K);
+      multiply_positions(count, C, K, v.data(), up, m.data(), per_task);
       for (int i = 0; i < count; ++i) {
-        const int64_t tile = first + i;
-        const int n = tile / (tiles_h * tiles_w);
-        const int rest = tile % (tiles_h * tiles_w);
-        const int y0 = rest / tiles_w * kOut, x0 = rest % tiles_w * kOut;
-        for (int k0 = 0; k0 < K; k0 += kLanes) {
-          const float* mk = m.data() + (int64_t)i * K + k0;
-          const int lanes = std::min<int>(kLanes, K - k0);
-          const float* bk = bp ? bp + k0 : nullptr;
-          if (projection)
-            output_transform(mk, per_task * K, lanes, bk, relu,
-                             z.data() + (int64_t)i * kPixels * K + k0,
-                             kOut * K, K, kOut, kOut);
-          else
-            output_transform(mk, per_task * K, lanes, bk, relu,
-                             yp + (((int64_t)n * H + y0) * W + x0) * K + k0,
-                             (int64_t)W * K, K, std::min(kOut, H - y0),
-                             std::min(kOut, W - x0));
-        }
+        grid.locate(first + i, &n, &y0, &x0);
+        const float* mi = m.data() + (int64_t)i * K;
+        if (projection)
+          output_transform(mi, per_task * K, K, bp, relu,
+                           z.data() + (int64_t)i * kPixels * K, kOut * K, K,
+                           kOut, kOut);
+        else
+          output_transform(mi, per_task * K, K, bp, relu,
+                           yp + (((int64_t)n * H + y0) * W + x0) * K,
+                           (int64_t)W * K, K, std::min(kOut, H - y0),
+                           std::min(kOut, W - x0));
       }
       if (!projection) continue;
       gemm(count * kPixels, P, K, z.data(), pp, o.data());
       for (int i = 0; i < count; ++i) {
-        const int64_t tile = first + i;
-        const int n = tile / (tiles_h * tiles_w);
-        const int rest = tile % (tiles_h * tiles_w);
-        const int y0 = rest / tiles_w * kOut, x0 = rest % tiles_w * kOut;
+        grid.locate(first + i, &n, &y0, &x0);
         for (int r = 0; r < kOut && y0 + r < H; ++r)
           for (int c = 0; c < kOut && x0 + c < W; ++c) {
             const float* src =
@@ -347,25 +389,18 @@ void direct_row(const float* x, int H, int W, int C, const float* wt,
 at::Tensor conv3x3_relu_maxpool(const at::Tensor& x, const at::Tensor& u,
                                 const at::Tensor& wt,
                                 const c10::optional<at::Tensor>& bias) {
-  TORCH_CHECK(x.dim() == 4 && x.scalar_type() == at::kFloat &&
-                  x.is_contiguous() && x.device().is_cpu(),
-              "expected a contiguous float32 (N, H, W, C) CPU tensor, got ",
-              x.sizes());
+  check_nhwc(x);
   const int N = x.size(0), H = x.size(1), W = x.size(2), C = x.size(3);
-  TORCH_CHECK(u.dim() == 3 && u.size(0) == kPos && u.size(1) == C &&
-                  u.is_contiguous() && u.scalar_type() == at::kFloat,
-              "expected contiguous float32 (36, C, K) transformed weights "
-              "for ", C, " input channels, got ", u.sizes());
+  check_transformed(u, C);
   const int K = u.size(2);
   TORCH_CHECK(wt.dim() == 3 && wt.size(0) == 9 && wt.size(1) == C &&
                   wt.size(2) == K && wt.is_contiguous() &&
                   wt.scalar_type() == at::kFloat,
               "expected contiguous float32 (9, ", C, ", ", K,
               ") weights, got ", wt.sizes());
-  TORCH_CHECK(!bias || (bias->numel() == K && bias->is_contiguous() &&
-                        bias->scalar_type() == at::kFloat),
-              "bias must be a contiguous float32 vector of ", K, " values");
-  const int tiles_h = (H + kOut - 1) / kOut, tiles_w = (W + kOut - 1) / kOut;
+  check_vector(bias, K, "bias");
+  const TileGrid grid(H, W);
+  const int tiles_h = grid.tiles_h, tiles_w = grid.tiles_w;
   const int Ho = (H + 1) / 2, Wo = (W + 1) / 2;
   auto y = at::empty({N, Ho, Wo, K}, x.options());
   const float* xp = x.data_ptr<float>();
@@ -391,22 +426,14 @@ at::Tensor conv3x3_relu_maxpool(const at::Tensor& x, const at::Tensor& u,
       for (int t0 = 0; t0 < tiles_w; t0 += block) {
         const int count = (int)std::min<int64_t>(block, tiles_w - t0);
         for (int i = 0; i < count; ++i)
-          for (int c0 = 0; c0 < C; c0 += kLanes)
-            input_transform(xn, H, W, C, y0 - 1, (t0 + i) * kOut - 1, c0,
-                            std::min(kLanes, C - c0),
-                            v.data() + (int64_t)i * C + c0, block * C);
-        for (int p = 0; p < kPos; ++p)
-          gemm(count, K, C, v.data() + p * block * C,
-               up + (int64_t)p * C * K, m.data() + p * block * K);
+          input_transform(xn, H, W, C, y0, (t0 + i) * kOut,
+                          v.data() + (int64_t)i * C, block * C);
+        multiply_positions(count, C, K, v.data(), up, m.data(), block);
         for (int i = 0; i < count; ++i) {
           const int x0 = (t0 + i) * kOut;
-          for (int k0 = 0; k0 < K; k0 += kLanes)
-            output_transform(m.data() + (int64_t)i * K + k0, block * K,
-                             std::min<int>(kLanes, K - k0),
-                             bp ? bp + k0 : nullptr, true,
-                             strip.data() + row + (int64_t)x0 * K + k0, row,
-                             K, std::min(kOut, H - y0),
-                             std::min(kOut, W - x0));
+          output_transform(m.data() + (int64_t)i * K, block * K, K, bp, true,
+                           strip.data() + row + (int64_t)x0 * K, row, K,
+                           std::min(kOut, H - y0), std::min(kOut, W - x0));
         }
       }
       // Pooled rows 2 ty and 2 ty + 1: conv rows (2 py - 1 .. 2 py + 1),
@@ -448,8 +475,8 @@ at::Tensor conv3x3_weight_grad(const at::Tensor& x, const at::Tensor& dy) {
               " differ in N, H or W");
   const int N = x.size(0), H = x.size(1), W = x.size(2), C = x.size(3);
   const int K = dy.size(3);
-  const int tiles_h = (H + kOut - 1) / kOut, tiles_w = (W + kOut - 1) / kOut;
-  const int64_t tiles = (int64_t)N * tiles_h * tiles_w;
+  const TileGrid grid(H, W);
+  const int64_t tiles = grid.size(N);
   const int64_t per_task = tiles_per_task(tiles);
   const int64_t tasks = (tiles + per_task - 1) / per_task;
   const float* xp = x.data_ptr<float>();
@@ -465,19 +492,13 @@ at::Tensor conv3x3_weight_grad(const at::Tensor& x, const at::Tensor& dy) {
     for (int64_t task = begin; task < end; ++task) {
       const int64_t first = task * per_task;
       const int count = (int)std::min<int64_t>(per_task, tiles - first);
+      int n, y0, x0;
       for (int i = 0; i < count; ++i) {
-        const int64_t tile = first + i;
-        const int n = tile / (tiles_h * tiles_w);
-        const int rest = tile % (tiles_h * tiles_w);
-        const int y0 = rest / tiles_w * kOut, x0 = rest % tiles_w * kOut;
-        for (int c0 = 0; c0 < C; c0 += kLanes)
-          input_transform(xp + (int64_t)n * H * W * C, H, W, C, y0 - 1,
-                          x0 - 1, c0, std::min(kLanes, C - c0),
-                          v.data() + (int64_t)i * C + c0, per_task * C);
-        for (int k0 = 0; k0 < K; k0 += kLanes)
-          output_grad_transform(dyp + (int64_t)n * H * W * K, H, W, K, y0,
-                                x0, k0, std::min(kLanes, K - k0),
-                                g.data() + (int64_t)i * K + k0, per_task * K);
+        grid.locate(first + i, &n, &y0, &x0);
+        input_transform(xp + (int64_t)n * H * W * C, H, W, C, y0, x0,
+                        v.data() + (int64_t)i * C, per_task * C);
+        output_grad_transform(dyp + (int64_t)n * H * W * K, H, W, K, y0, x0,
+                              g.data() + (int64_t)i * K, per_task * K);
       }
       // acc_p (C x K, row-major) += v_p^T g_p, in column-major terms
       // acc_p^T (K x C) += g_p^T (K x count) v_p (count x C).
