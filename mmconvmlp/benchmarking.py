@@ -16,6 +16,15 @@ import time
 import torch
 
 
+def max_rel_error(outs, refs):
+    """The largest ``max|out - ref| / max|ref|`` over pairs of tensors (or
+    of one pair), computed in float64."""
+    if isinstance(outs, torch.Tensor):
+        outs, refs = [outs], [refs]
+    return max(((a.double() - b.double()).abs().max() /
+                b.double().abs().max()).item() for a, b in zip(outs, refs))
+
+
 def measure_latency(fn, repeats=5, warmup=1, device='cpu'):
     """Median seconds of ``fn()`` over ``repeats`` runs after ``warmup``."""
     for _ in range(warmup):

@@ -4,14 +4,10 @@ import torch
 from mmdet.testing import demo_mm_inputs
 
 from mmconvmlp import ConvMLP
+from mmconvmlp.benchmarking import max_rel_error
 from mmconvmlp.deploy import (OneDNNLinear, fold_layer_norm,
                               optimize_for_inference)
 from mmconvmlp.ops import FusedWinogradConv2d, WinogradConv2d
-
-
-def _max_rel_error(outs, refs):
-    return max(((a.float() - b).abs().max() / b.abs().max()).item()
-               for a, b in zip(outs, refs))
 
 
 def test_fold_layer_norm_is_exact():
@@ -39,7 +35,7 @@ def test_backbone_same_outputs_fp32(model_pair, channels_last, winograd):
     with torch.no_grad():
         refs, outs = model(x), fast(x)
     assert [o.shape for o in outs] == [r.shape for r in refs]
-    assert _max_rel_error(outs, refs) < 1e-4
+    assert max_rel_error(outs, refs) < 1e-4
     layout = torch.channels_last if channels_last else torch.contiguous_format
     assert all(o.is_contiguous(memory_format=layout) for o in outs)
     assert all(r.is_contiguous() for r in refs)
@@ -86,7 +82,7 @@ def test_backbone_bf16_close(model_pair):
     with torch.no_grad():
         refs, outs = model(x), fast(x)
     assert all(o.dtype == torch.float32 for o in outs)
-    assert _max_rel_error(outs, refs) < 5e-2
+    assert max_rel_error(outs, refs) < 5e-2
 
 
 def test_compile_path_same_outputs():
@@ -99,7 +95,7 @@ def test_compile_path_same_outputs():
     x = torch.randn(1, 3, 32, 32)
     with torch.no_grad():
         refs, outs = model(x), fast(x)
-    assert _max_rel_error(outs, refs) < 1e-4
+    assert max_rel_error(outs, refs) < 1e-4
 
 
 def test_refuses_models_without_convmlp():
@@ -136,7 +132,7 @@ def test_retinanet_same_detections():
         ref = model.test_step(packed)[0].pred_instances
         out = fast.test_step(packed)[0].pred_instances
     for outs, refs in zip(raw, raw_ref):  # class scores, box deltas
-        assert _max_rel_error(outs, refs) < 1e-4
+        assert max_rel_error(outs, refs) < 1e-4
     # 4 + 4 stacked convs and the two output convs of the head
     assert sum(isinstance(m, FusedWinogradConv2d)
                for m in fast.bbox_head.modules()) == 10
@@ -164,6 +160,6 @@ def test_semantic_fpn_same_masks():
         ref = model.test_step(data)[0]
         out = fast.test_step(data)[0]
     logits_ref, logits = ref.seg_logits.data, out.seg_logits.data
-    assert _max_rel_error([logits], [logits_ref]) < 1e-4
+    assert max_rel_error([logits], [logits_ref]) < 1e-4
     agree = (out.pred_sem_seg.data == ref.pred_sem_seg.data).float().mean()
     assert agree > 0.999

@@ -6,6 +6,7 @@ import torch
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmconvmlp import ConvMLP
+from mmconvmlp.benchmarking import max_rel_error
 
 # (arch, channels of maps 0..4), from the official arch table.
 ARCH_CHANNELS = {
@@ -57,10 +58,6 @@ def test_matches_reference_number_for_number(model_pair, arch):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
-def _rel_error(a, b):
-    return ((a - b).abs().max() / b.abs().max()).item()
-
-
 @pytest.mark.parametrize('arch', ['s', 'l'])
 def test_winograd_default_matches_reference(model_pair, arch):
     """The default (Winograd) backbone equals the reference up to float
@@ -74,7 +71,7 @@ def test_winograd_default_matches_reference(model_pair, arch):
         ours, theirs = model(x), ref(x)
     for a, b in zip(ours, theirs):
         assert a.is_contiguous()
-        assert _rel_error(a, b) < 1e-4
+        assert max_rel_error(a, b) < 1e-4
 
 
 def _gradients(net, part, x, weights):
@@ -121,7 +118,7 @@ def test_winograd_gradients_match_reference(model_pair, bn_train):
                 gap = ((grad - theirs[name]).norm() / theirs[name].norm())
                 assert gap.item() < 3e-2, name
             else:
-                assert _rel_error(grad, theirs[name]) < 1e-4, name
+                assert max_rel_error(grad, theirs[name]) < 1e-4, name
 
 
 def test_every_subset_of_out_indices(model_pair):

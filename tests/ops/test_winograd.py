@@ -6,16 +6,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mmconvmlp.benchmarking import max_rel_error
 from mmconvmlp.ops import (FusedWinogradConv2d, WinogradConv2d,
                            takes_winograd, winograd_available)
 from mmconvmlp.ops.winograd import transform_weight
 
 needs_op = pytest.mark.skipif(not winograd_available(),
                               reason='compiled Winograd op not built')
-
-
-def _rel_error(out, ref):
-    return ((out - ref).abs().max() / ref.abs().max()).item()
 
 
 @pytest.mark.skipif(platform.machine().lower() not in ('x86_64', 'amd64'),
@@ -48,7 +45,7 @@ def test_matches_conv2d(in_channels, out_channels, height, width, batch, bias,
         out = winograd(x)
     assert out.shape == expected.shape
     assert out.is_contiguous(memory_format=torch.channels_last)
-    assert _rel_error(out, expected) < 1e-4
+    assert max_rel_error(out, expected) < 1e-4
     if relu:
         assert (out >= 0).all()
 
@@ -69,7 +66,7 @@ def test_takes_the_compiled_path():
                                conv.bias.detach(), False).permute(0, 3, 1, 2)
     assert torch.equal(out, op)
     assert not torch.equal(out, expected)
-    assert _rel_error(out, expected) < 1e-4
+    assert max_rel_error(out, expected) < 1e-4
 
 
 def test_falls_back_to_conv2d():
@@ -140,10 +137,10 @@ def test_trainable_conv_gradients(in_channels, out_channels, height, width,
     ref = F.conv2d(x64, params64[0], params64[1] if bias else None,
                    padding=1)
     (ref * grad.double()).sum().backward()
-    assert _rel_error(out.double(), ref) < 1e-4
-    assert _rel_error(x.grad.double(), x64.grad) < 1e-4
+    assert max_rel_error(out.double(), ref) < 1e-4
+    assert max_rel_error(x.grad.double(), x64.grad) < 1e-4
     for param, param64 in zip(conv.parameters(), params64):
-        assert _rel_error(param.grad.double(), param64.grad) < 1e-4
+        assert max_rel_error(param.grad.double(), param64.grad) < 1e-4
 
 
 def test_trainable_conv_is_a_conv2d():
@@ -176,8 +173,8 @@ def test_projection_is_fused_after_the_relu(channels, hidden, out, height,
         result = fused(x)
     fallback = fused(x.clone().requires_grad_())  # autograd: F.conv2d
     assert result.shape == expected.shape == (2, out, height, width)
-    assert _rel_error(result, expected) < 1e-4
-    assert _rel_error(fallback, expected) < 1e-6
+    assert max_rel_error(result, expected) < 1e-4
+    assert max_rel_error(fallback, expected) < 1e-6
 
 
 def test_projection_needs_relu_and_a_1x1_conv():
@@ -220,7 +217,7 @@ def test_max_pool_is_fused_after_the_relu(height, width, batch, threads):
     finally:
         torch.set_num_threads(previous)
     assert result.shape == expected.shape
-    assert _rel_error(result, expected) < 1e-4
+    assert max_rel_error(result, expected) < 1e-4
 
 
 def test_max_pool_fusion_needs_relu_and_the_tokenizer_pool():
@@ -244,4 +241,4 @@ def test_trainable_conv_follows_weight_updates():
         assert torch.equal(conv(x), first)
         conv.weight.mul_(2)
         conv.bias.mul_(2)
-        assert _rel_error(conv(x), 2 * first) < 1e-5
+        assert max_rel_error(conv(x), 2 * first) < 1e-5

@@ -22,13 +22,9 @@ import argparse
 import torch
 
 from mmconvmlp.benchmarking import (complexity, markdown_table,
-                                    measure_latencies, measure_peak_memory,
+                                    max_rel_error, measure_latencies,
+                                    measure_peak_memory,
                                     measure_peak_tensor_memory, run_isolated)
-
-
-def _max_rel_error(outs, refs):
-    return max(((a.float() - b.float()).abs().max() / b.float().abs().max()
-                ).item() for a, b in zip(outs, refs))
 
 
 def _models(arch, device):
@@ -81,7 +77,7 @@ def inference_rows(arch, height, width, device, repeats, compile):
     r50_macs, _ = complexity(r50, (x, ))
     with torch.no_grad():
         expected = ref(x)
-        errors = {name: _max_rel_error(net(x), expected)
+        errors = {name: max_rel_error(net(x), expected)
                   for name, net in paths.items()}
         paths['mmdet ResNet-50'] = r50
         latencies = measure_latencies(
@@ -200,7 +196,7 @@ def _agreement(scope, ref, out):
     a, b = out.pred_instances, ref.pred_instances
     if len(a.scores) != len(b.scores):
         return f'{len(a.scores)} boxes instead of {len(b.scores)}'
-    worst = _max_rel_error([a.scores], [b.scores]) if len(a.scores) else 0.
+    worst = max_rel_error([a.scores], [b.scores]) if len(a.scores) else 0.
     scale = b.bboxes.abs().max()
     for box, label in zip(a.bboxes, a.labels):
         same = b.bboxes[b.labels == label]
