@@ -33,7 +33,7 @@ from mmcv.cnn import fuse_conv_bn
 
 from .models import ConvMLP
 from .models.blocks import ConvMLPBlock
-from .ops import FusedWinogradConv2d, WinogradConv2d
+from .ops import FusedWinogradConv2d, WinogradConv2d, eager_cpu_float32
 
 #: oneDNN's fused linear + pointwise op (what inductor uses on the CPU);
 #: ``None`` where PyTorch was built without it.
@@ -88,10 +88,7 @@ class OneDNNLinear(nn.Module):
 
     def forward(self, x):
         """(..., in) -> (..., out)."""
-        if (_LINEAR_POINTWISE is None or x.device.type != 'cpu'
-                or x.dtype != torch.float32
-                or torch.is_autocast_enabled('cpu')
-                or torch.compiler.is_compiling()):  # inductor fuses itself
+        if _LINEAR_POINTWISE is None or not eager_cpu_float32(x):
             out = F.linear(x, self.weight, self.bias)
             return F.gelu(out) if self.activation == 'gelu' else out
         out = _LINEAR_POINTWISE(x.reshape(-1, x.shape[-1]), self.weight,

@@ -1,6 +1,6 @@
 """Compiled operators (optional; each falls back to plain PyTorch)."""
-from .winograd import (FusedWinogradConv2d, WinogradConv2d, takes_winograd,
-                       winograd_available)
+from .winograd import (FusedWinogradConv2d, WinogradConv2d,
+                       eager_cpu_float32, takes_winograd, winograd_available)
 
-__all__ = ['FusedWinogradConv2d', 'WinogradConv2d', 'takes_winograd',
-           'winograd_available']
+__all__ = ['FusedWinogradConv2d', 'WinogradConv2d', 'eager_cpu_float32',
+           'takes_winograd', 'winograd_available']

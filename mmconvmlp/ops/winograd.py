@@ -72,15 +72,22 @@ def _nhwc(x):
     return x.permute(0, 2, 3, 1).contiguous()
 
 
+def eager_cpu_float32(x):
+    """Whether ``x`` is a float32 CPU tensor met in plain eager execution
+    (no autocast, no ``torch.compile`` or ``torch.jit`` tracing, as
+    mmengine's FLOP counter does): where the hand-fused CPU ops apply."""
+    return (x.device.type == 'cpu' and x.dtype == torch.float32
+            and not torch.is_autocast_enabled('cpu')
+            and not torch.compiler.is_compiling()
+            and not torch.jit.is_tracing())
+
+
 def takes_winograd(x):
     """Whether a 3x3 convolution of ``x`` runs the compiled op."""
     if _winograd is None or x.dim() != 4:
         return False
     tiles = x.shape[0] * -(-x.shape[2] // 4) * -(-x.shape[3] // 4)
-    return (x.device.type == 'cpu' and x.dtype == torch.float32
-            and tiles >= MIN_TILES and not torch.is_autocast_enabled('cpu')
-            and not torch.compiler.is_compiling()
-            and not torch.jit.is_tracing())  # e.g. mmengine's FLOP counter
+    return tiles >= MIN_TILES and eager_cpu_float32(x)
 
 
 class _WinogradConv3x3(torch.autograd.Function):
