@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.mmconvmlp-installed
 install: $(STAMP)
 
 # Re-run the installer only when a requirement, setup.py or the C++ op changes.
-$(STAMP): tools/install_env.sh setup.py requirements/runtime.txt requirements/tests.txt \
+$(STAMP): tools/install_env.sh setup.py $(wildcard requirements/*.txt) \
 		mmconvmlp/ops/csrc/winograd.cpp
 	bash tools/install_env.sh $(VENV)
 	touch $@
@@ -39,4 +39,5 @@ demo: $(STAMP)
 	@echo "predictions drawn on the validation images: $(DEMO_DIR)/vis/"
 
 clean:
-	rm -rf $(VENV) work_dirs data/builtin build mmconvmlp/ops/_winograd*.so
+	rm -rf $(VENV) work_dirs data/builtin build dist mmconvmlp/.mim \
+		mmconvmlp/ops/_winograd*.so

@@ -27,6 +27,12 @@ def max_rel_error(outs, refs):
 
 def measure_latency(fn, repeats=5, warmup=1, device='cpu'):
     """Median seconds of ``fn()`` over ``repeats`` runs after ``warmup``."""
+    return statistics.median(measure_times(fn, repeats, warmup, device))
+
+
+def measure_times(fn, repeats=5, warmup=1, device='cpu'):
+    """Seconds of each of ``repeats`` runs of ``fn()`` after ``warmup``
+    (CUDA events on a GPU)."""
     for _ in range(warmup):
         fn()
     times = []
@@ -43,7 +49,7 @@ def measure_latency(fn, repeats=5, warmup=1, device='cpu'):
             begin = time.perf_counter()
             fn()
             times.append(time.perf_counter() - begin)
-    return statistics.median(times)
+    return times
 
 
 def measure_latencies(fns, repeats=5, warmup=1, device='cpu'):
@@ -119,18 +125,6 @@ def measure_peak_memory(fn, device='cpu'):
     return _status_mib('VmHWM') - before
 
 
-def complexity(model, inputs):
-    """(FLOPs, parameters) of ``model(*inputs)`` by mmengine's counter.
-
-    mmengine counts one multiply-add as one FLOP, as the paper's MACs.
-    """
-    from mmengine.analysis import FlopAnalyzer, parameter_count
-    analyzer = FlopAnalyzer(model, inputs)
-    analyzer.unsupported_ops_warnings(False)
-    analyzer.uncalled_modules_warnings(False)
-    return analyzer.total(), parameter_count(model)['']
-
-
 def _child(queue, fn, args):
     try:
         queue.put(('ok', fn(*args)))
@@ -168,63 +162,3 @@ def markdown_table(rows, columns):
                  for key, _, fmt in columns]
         lines.append('| ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines)
-
-
-class _EncodeDecode(torch.nn.Module):
-    """A segmentor's whole inference (backbone, neck, head, resize) as one
-    module, so the complexity counter sees all of it."""
-
-    def __init__(self, segmentor, height, width):
-        super().__init__()
-        self.segmentor = segmentor
-        self.metas = [dict(img_shape=(height, width), ori_shape=(height, width),
-                           pad_shape=(height, width))]
-
-    def forward(self, x):
-        return self.segmentor.encode_decode(x, self.metas)
-
-
-def resolve_config(path):
-    """A config path; ``'mmseg::x.py'`` / ``'mmdet::x.py'`` name the configs
-    that the installed package ships under ``<package>/.mim/configs``."""
-    if '::' not in path:
-        return path
-    import importlib
-    import os.path as osp
-    package, rel = path.split('::', 1)
-    root = osp.dirname(importlib.import_module(package).__file__)
-    return osp.join(root, '.mim', 'configs', rel)
-
-
-def measure_segmentor(config, height, width, part='whole', device='cpu',
-                      repeats=3):
-    """Measure a segmentation config's model on one random image.
-
-    Args:
-        config (str): config path (``mmseg::...`` allowed).
-        part (str): ``'backbone'`` or ``'whole'`` (encode-decode: backbone,
-            neck, decode head and the resize to the input size).
-
-    Returns:
-        dict: latency (s), fps, flops, params, peak_mib.
-    """
-    import mmconvmlp  # noqa: F401  (registers ConvMLP in the child process)
-    from mmengine.config import Config
-    from mmengine.model import revert_sync_batchnorm
-
-    from .registry import build_model
-    cfg = Config.fromfile(resolve_config(config))
-    cfg.model.pop('pretrained', None)
-    cfg.model.backbone.pop('init_cfg', None)
-    segmentor = revert_sync_batchnorm(build_model(cfg)).to(device)
-    segmentor.eval()
-    module = (segmentor.backbone if part == 'backbone' else _EncodeDecode(
-        segmentor, height, width))
-    x = torch.randn(1, 3, height, width, device=device)
-    with torch.no_grad():
-        peak = measure_peak_memory(lambda: module(x), device)
-        latency = measure_latency(lambda: module(x), repeats=repeats,
-                                  device=device)
-        flops, params = complexity(module, (x, ))
-    return dict(latency=latency, fps=1 / latency, flops=flops / 1e9,
-                params=params / 1e6, peak_mib=peak)

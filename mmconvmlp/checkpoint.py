@@ -15,10 +15,10 @@ It understands the three layouts a ConvMLP backbone's weights come in:
   'message_hub': …, 'optimizer': …}``.
 """
 import io
+import itertools
 import os
 import os.path as osp
 import pickle
-import tempfile
 import urllib.error
 import zipfile
 
@@ -227,12 +227,20 @@ def load_backbone_weights(module, checkpoint, prefix=None, logger=None):
 
 
 def atomic_write(data, path):
-    """Write ``data`` (bytes) to ``path`` through a temporary file and a
-    rename, so that no reader, and no crash midway, ever finds a
-    half-written file under that name."""
+    """Write ``data`` (bytes) to ``path`` through a temporary file, an fsync
+    and a rename, so that no reader, and no crash midway, ever finds a
+    half-written file under that name. The file gets the mode a plain
+    ``open(path, 'wb')`` would give it (0666 less the umask)."""
     directory = osp.dirname(osp.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix='.tmp-', dir=directory)
+    for attempt in itertools.count():
+        tmp = osp.join(directory,
+                       f'.tmp-{osp.basename(path)}-{os.getpid()}-{attempt}')
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            break
+        except FileExistsError:
+            continue
     try:
         with os.fdopen(fd, 'wb') as f:
             f.write(data)

@@ -1,18 +1,29 @@
 """The ``mmconvmlp`` registry scope.
 
-``MODELS`` is a child of mmengine's root model registry, so
-``type='mmconvmlp.ConvMLP'`` builds from any OpenMMLab scope (mmdet, mmseg,
-...). :func:`register_into_downstream` also adds the backbone to the mmdet and
-mmseg registries that are installed, so that plain ``type='ConvMLP'`` builds
-in those scopes.
+Each registry here is a child of mmengine's root registry of its kind, so
+``type='mmconvmlp.X'`` builds from any OpenMMLab scope (mmdet, mmseg, ...),
+and the module that defines ``X`` is imported only when it is first looked
+up. :func:`register_into_downstream` also adds the backbone to the mmdet and
+mmseg model registries that are installed, so that plain ``type='ConvMLP'``
+builds in those scopes.
 """
 import importlib
 
+from mmengine.registry import HOOKS as MMENGINE_HOOKS
+from mmengine.registry import MODEL_WRAPPERS as MMENGINE_MODEL_WRAPPERS
 from mmengine.registry import MODELS as MMENGINE_MODELS
 from mmengine.registry import Registry
 
 MODELS = Registry('model', parent=MMENGINE_MODELS, scope='mmconvmlp',
                   locations=['mmconvmlp.models'])
+#: :class:`~mmconvmlp.engine.ExactResumeHook` and
+#: :class:`~mmconvmlp.engine.RandomStateHook`
+HOOKS = Registry('hook', parent=MMENGINE_HOOKS, scope='mmconvmlp',
+                 locations=['mmconvmlp.engine.hooks'])
+#: :class:`~mmconvmlp.engine.CPUDistributedDataParallel`
+MODEL_WRAPPERS = Registry('model_wrapper', parent=MMENGINE_MODEL_WRAPPERS,
+                          scope='mmconvmlp',
+                          locations=['mmconvmlp.engine.distributed'])
 
 #: The downstream packages whose model registry receives our backbones.
 DOWNSTREAM_SCOPES = ('mmdet', 'mmseg')

@@ -1,10 +1,15 @@
-"""Shared fixtures: small, deterministic models and inputs."""
+"""Shared fixtures: small, deterministic models, inputs and data."""
+from pathlib import Path
+
 import pytest
 import torch
 
 import mmconvmlp  # noqa: F401  (registers the backbone)
 from mmconvmlp import ConvMLP
+from mmconvmlp.datasets import make_builtin_dataset
 from mmconvmlp.reference import ReferenceConvMLP
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def _perturb_norm_stats(model, seed=0):
@@ -42,3 +47,19 @@ def model_pair():
         return model.eval(), ref.eval()
 
     return build
+
+
+@pytest.fixture(scope='session')
+def builtin_workspace(tmp_path_factory):
+    """A directory whose data/builtin holds a tiny built-in dataset, so the
+    *_builtin configs (data_root='data/builtin/') run from it unchanged."""
+    root = tmp_path_factory.mktemp('workspace')
+    make_builtin_dataset(str(root / 'data' / 'builtin'), num_train=8,
+                         num_val=4, size=128)
+    return root
+
+
+@pytest.fixture(scope='session')
+def config_path():
+    """Absolute path of a config under configs/."""
+    return lambda rel: str(REPO / 'configs' / rel)

@@ -10,7 +10,8 @@ import argparse
 import mmcv
 from mmengine.config import Config
 
-import mmconvmlp  # noqa: F401  (registers ConvMLP, safe checkpoint loading)
+import mmconvmlp  # noqa: F401  (registers ConvMLP)
+from mmconvmlp.engine import install_checkpoint_io
 
 
 def read_image(path):
@@ -36,6 +37,7 @@ def main():
                         help='detection: smallest score drawn')
     args = parser.parse_args()
 
+    install_checkpoint_io()  # mmengine checkpoints load on torch >= 2.6
     cfg = Config.fromfile(args.config)
     image = read_image(args.image)
     if cfg.default_scope == 'mmseg':

@@ -5,7 +5,7 @@ Flags as in mmdet's tools/test.py; see ``--help``.
 """
 import functools
 
-import mmconvmlp  # noqa: F401  (registers ConvMLP, safe checkpoint I/O)
+import mmconvmlp  # noqa: F401  (registers ConvMLP)
 from mmconvmlp.engine.cli import (add_detection_dump, configure_test,
                                   load_config, run, test_parser)
 

@@ -3,7 +3,7 @@
 The config's ``default_scope`` (mmdet or mmseg) decides which. Flags as in
 mmdet's tools/train.py; see ``--help``.
 """
-import mmconvmlp  # noqa: F401  (registers ConvMLP, safe checkpoint I/O)
+import mmconvmlp  # noqa: F401  (registers ConvMLP)
 from mmconvmlp.engine.cli import configure_train, load_config, run, train_parser
 
 

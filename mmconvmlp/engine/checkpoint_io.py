@@ -1,4 +1,4 @@
-"""Make mmengine read and write local checkpoints safely.
+"""Make mmengine read and write local checkpoints safely (opt-in).
 
 Reading: mmengine 0.10.7 reads local checkpoints with a bare ``torch.load``;
 on torch >= 2.6 that is weights-only and refuses mmengine's own
@@ -12,11 +12,16 @@ Writing: mmengine writes a checkpoint straight into its final name, so a run
 killed midway leaves a truncated ``epoch_N.pth`` behind. The local file
 backend here writes through a temporary file and a rename; the
 ``last_checkpoint`` pointer, written after the checkpoint, so never names a
-half-written file.
+half-written file. Files keep the mode a plain write gives them (umask).
+
+Nothing here happens on import: :func:`install_checkpoint_io` switches it
+on for the process, and :class:`~mmconvmlp.engine.ExactResumeHook` (one
+config line, see its docstring) or mmconvmlp's tools call it.
 """
 import os.path as osp
 
 from mmengine.fileio.backends import LocalBackend, register_backend
+from mmengine.logging import MMLogger
 from mmengine.runner.checkpoint import CheckpointLoader
 
 from ..checkpoint import atomic_write, load_file
@@ -43,8 +48,18 @@ class AtomicLocalBackend(LocalBackend):
 
 
 def install_checkpoint_io():
-    """Route mmengine's local checkpoint reads and file writes through the
-    safe loader and the atomic backend above."""
+    """Route mmengine's local checkpoint reads and file writes, for the rest
+    of the process, through the safe loader and the atomic backend above.
+
+    Returns True if this call switched them on, False if they already were.
+    """
+    if CheckpointLoader._schemes.get('') is load_local_checkpoint:
+        return False
     CheckpointLoader.register_scheme(prefixes='', loader=load_local_checkpoint,
                                      force=True)
     register_backend('local', AtomicLocalBackend, force=True, prefixes='')
+    MMLogger.get_current_instance().info(
+        'mmconvmlp: mmengine now reads local checkpoints with the safe '
+        'weights-only loader of mmconvmlp.checkpoint and writes local files '
+        'atomically (mmconvmlp.engine.install_checkpoint_io)')
+    return True

@@ -217,17 +217,22 @@ def configure_test(cfg, args):
     return cfg
 
 
+#: The hook the tools add (see :class:`~mmconvmlp.engine.ExactResumeHook`).
+EXACT_RESUME_HOOK = 'mmconvmlp.ExactResumeHook'
+
+
 def build_runner(cfg):
     """Build the Runner the config asks for.
 
-    Adds what the tools need beyond stock mmengine: gloo and a CPU DDP
-    wrapper when torchrun starts processes without GPUs, and
-    :class:`~mmconvmlp.engine.RandomStateHook` for exact resume.
+    Switches on what the tools add to stock mmengine, each visible in the
+    config the Runner logs: gloo and a CPU DDP wrapper when torchrun starts
+    processes without GPUs, and :class:`~mmconvmlp.engine.ExactResumeHook`
+    (safe loading, atomic writes, random states) unless the config has it.
     """
     setup_cpu_distributed(cfg)
     hooks = list(cfg.get('custom_hooks', []))
-    if not any(h.get('type') == 'RandomStateHook' for h in hooks):
-        cfg.custom_hooks = hooks + [dict(type='RandomStateHook')]
+    if not any(str(h.get('type')).endswith('ExactResumeHook') for h in hooks):
+        cfg.custom_hooks = hooks + [dict(type=EXACT_RESUME_HOOK)]
     if 'runner_type' in cfg:
         from mmengine.registry import RUNNERS
         return RUNNERS.build(cfg)

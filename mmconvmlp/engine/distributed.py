@@ -4,34 +4,37 @@ mmengine 0.10.7's ``pytorch`` launcher calls ``torch.cuda.set_device`` and
 defaults to NCCL, and its Runner wraps the model in DDP with ``device_ids``;
 all three fail on a machine without GPUs. :func:`setup_cpu_distributed`
 starts the process group on gloo first (so mmengine skips its own start) and
-selects :class:`CPUDistributedDataParallel`. :class:`SyncBatchNorm` (type
-``'SyncBN'``) all-reduces batch statistics over gloo on CPU processes and is
-torch's own on GPUs.
+selects :class:`CPUDistributedDataParallel`, which turns the model's
+``SyncBN`` layers into :class:`SyncBatchNorm`: it all-reduces batch
+statistics over gloo on CPU processes and is torch's own on GPUs. Nothing
+here happens on import: mmconvmlp's tools call :func:`setup_cpu_distributed`
+for ``--launcher pytorch``.
 """
 import torch
 import torch.distributed as dist
 import torch.distributed.nn.functional as dist_fn
 from mmengine.model import MMDistributedDataParallel
-from mmengine.registry import MODEL_WRAPPERS, MODELS
+
+from ..registry import MODEL_WRAPPERS
 
 
 @MODEL_WRAPPERS.register_module()
 class CPUDistributedDataParallel(MMDistributedDataParallel):
     """mmengine's DDP wrapper for models on the CPU: ``device_ids`` (which
-    the Runner always passes) are dropped, as DDP requires there."""
+    the Runner always passes) are dropped, as DDP requires there, and the
+    model's ``torch.nn.SyncBatchNorm`` layers (``norm_cfg=dict(type='SyncBN')``)
+    become :class:`SyncBatchNorm`, which synchronises over gloo."""
 
     def __init__(self, module, device_ids=None, **kwargs):
+        for layer in module.modules():
+            if type(layer) is torch.nn.SyncBatchNorm:
+                # Same parameters and buffers; only forward differs.
+                layer.__class__ = SyncBatchNorm
         super().__init__(module=module, device_ids=None, **kwargs)
 
     def _passing_sync_batchnorm_handle(self, module):
-        """DDP refuses every SyncBatchNorm on the CPU; accept ours, which
-        synchronises over gloo."""
-        for layer in module.modules():
-            if (isinstance(layer, torch.nn.SyncBatchNorm)
-                    and not isinstance(layer, SyncBatchNorm)):
-                raise ValueError(
-                    f'{type(layer).__name__} only works on GPUs; use '
-                    "norm_cfg=dict(type='SyncBN') (mmconvmlp's) on the CPU")
+        """DDP refuses every SyncBatchNorm on the CPU; ours synchronises
+        over gloo (the constructor converted torch's)."""
 
 
 def setup_cpu_distributed(cfg):
@@ -45,7 +48,7 @@ def setup_cpu_distributed(cfg):
         dist.init_process_group(backend='gloo')
     cfg.env_cfg = dict(cfg.get('env_cfg', {}), dist_cfg=dict(backend='gloo'))
     cfg.model_wrapper_cfg = dict(
-        type='CPUDistributedDataParallel', broadcast_buffers=False,
+        type='mmconvmlp.CPUDistributedDataParallel', broadcast_buffers=False,
         find_unused_parameters=cfg.get('find_unused_parameters', False))
     return cfg
 
@@ -98,8 +101,3 @@ class SyncBatchNorm(torch.nn.SyncBatchNorm):
             y = y * self.weight.view(shape) + self.bias.view(shape)
         return y
 
-
-def register_sync_bn():
-    """Make ``norm_cfg=dict(type='SyncBN')`` build :class:`SyncBatchNorm`."""
-    import mmcv.cnn  # noqa: F401  (mmcv registers its own 'SyncBN' first)
-    MODELS.register_module('SyncBN', module=SyncBatchNorm, force=True)

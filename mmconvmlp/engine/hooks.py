@@ -4,7 +4,9 @@ import random
 import numpy as np
 import torch
 from mmengine.hooks import Hook
-from mmengine.registry import HOOKS
+
+from ..registry import HOOKS
+from .checkpoint_io import install_checkpoint_io
 
 
 @HOOKS.register_module()
@@ -45,3 +47,23 @@ class RandomStateHook(Hook):
         random.setstate(states['python'])
         if 'cuda' in states and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(states['cuda'])
+
+
+@HOOKS.register_module()
+class ExactResumeHook(RandomStateHook):
+    """Safe, exact resume for stock mmdet / mmseg tools: one config line.
+
+    ``custom_hooks = [dict(type='mmconvmlp.ExactResumeHook')]``
+
+    When the Runner builds this hook (before it reads or writes any
+    checkpoint) it calls :func:`~mmconvmlp.engine.install_checkpoint_io`:
+    from then on the process reads local checkpoints with mmconvmlp's safe
+    weights-only loader, so ``--resume`` works on torch >= 2.6, and writes
+    local files atomically (with the umask's mode). As
+    :class:`RandomStateHook` it keeps the random generators' states in every
+    checkpoint, so a resumed run draws the numbers the interrupted one would
+    have. mmconvmlp's ``tools/train.py`` and ``tools/test.py`` add it.
+    """
+
+    def __init__(self):
+        install_checkpoint_io()

@@ -1,5 +1,6 @@
 """ConvMLP (Li et al., arXiv 2109.04454) as a dense-prediction backbone."""
 import copy
+import warnings
 
 import torch
 import torch.nn as nn
@@ -58,15 +59,21 @@ class ConvMLP(BaseModule):
         with_cp (bool): Use activation checkpointing in the tokenizer, the
             conv stage and the Conv-MLP stages: same results, less memory,
             slower.
-        winograd (bool): Compute the 3x3 stride-1 convolutions of the
-            tokenizer and the conv stage with Winograd F(4x4, 3x3) on the
-            CPU in float32, forward and backward (about 2x faster than
-            direct convolution; on a GPU, under autocast or without the
-            compiled op they stay direct). Equal to direct convolution up to
-            float rounding (relative ~1e-5); ``False`` makes the backbone
-            bit-identical to the straightforward implementation
+        winograd (bool): Opt-in: compute the 3x3 stride-1 convolutions of
+            the tokenizer and the conv stage with the compiled Winograd
+            F(4x4, 3x3) op on the CPU in float32, forward and backward. Equal
+            to direct convolution up to float rounding (relative ~1e-5), not
+            bit for bit; whether it is faster depends on the machine (see
+            ``docs/benchmarks.md``). Where the op cannot run (GPU, autocast,
+            op not built, a CPU without the instructions it was compiled
+            for) the convolutions stay direct. Default: False, which makes
+            the backbone bit-identical to the official code
             (:mod:`mmconvmlp.reference`). The parameters are the same either
-            way. Default: True.
+            way.
+        pretrained (str | None): Deprecated, as in mmdet's and mmseg's
+            backbones: a checkpoint becomes ``init_cfg=dict(type='Pretrained',
+            checkpoint=pretrained)``. mmseg's model bases pass it down from
+            ``model.pretrained``. Default: None.
         init_cfg (dict | list[dict] | None): ``dict(type='Pretrained',
             checkpoint=..., prefix=...)`` loads weights from a local file, an
             address or an official short name (``'convmlp_s_imagenet'``, ...;
@@ -100,8 +107,23 @@ class ConvMLP(BaseModule):
                  norm_eval=False,
                  drop_path_rate=0.1,
                  with_cp=False,
-                 winograd=True,
+                 winograd=False,
+                 pretrained=None,
                  init_cfg=None):
+        if pretrained is not None:
+            if init_cfg is not None:
+                raise ValueError(
+                    'ConvMLP: set either init_cfg or pretrained (deprecated), '
+                    f'not both; got pretrained={pretrained!r} and '
+                    f'init_cfg={init_cfg!r}')
+            if not isinstance(pretrained, str):
+                raise TypeError('ConvMLP: pretrained must be a checkpoint '
+                                f'(str) or None, got {type(pretrained)}')
+            warnings.warn(
+                'ConvMLP: pretrained is deprecated, use init_cfg=dict('
+                f"type='Pretrained', checkpoint={pretrained!r}) instead",
+                DeprecationWarning)
+            init_cfg = dict(type='Pretrained', checkpoint=pretrained)
         super().__init__(init_cfg=init_cfg)
         self.arch_settings = self._parse_arch(arch)
         blocks, dims, mlp_ratios, channels, n_conv_blocks = (

@@ -1,6 +1,7 @@
 """Compiled operators (optional; each falls back to plain PyTorch)."""
 from .winograd import (FusedWinogradConv2d, WinogradConv2d,
-                       eager_cpu_float32, takes_winograd, winograd_available)
+                       eager_cpu_float32, takes_winograd, winograd_available,
+                       winograd_status)
 
 __all__ = ['FusedWinogradConv2d', 'WinogradConv2d', 'eager_cpu_float32',
-           'takes_winograd', 'winograd_available']
+           'takes_winograd', 'winograd_available', 'winograd_status']

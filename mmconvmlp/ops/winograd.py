@@ -24,8 +24,15 @@ from torch.nn.modules.utils import _pair
 
 try:
     from . import _winograd
-except ImportError:  # not built (non-x86 machine or no compiler)
-    _winograd = None
+except ImportError as err:  # not built (non-x86 machine, no compiler, ...)
+    _winograd, _IMPORT_ERROR = None, err
+
+#: CPU capabilities (``torch.backends.cpu.get_cpu_capability()``) that have
+#: the instructions the op is compiled with (AVX2 and FMA: PyTorch reports
+#: AVX2 only when both are present).
+SUPPORTED_CPU_CAPABILITIES = ('AVX2', 'AVX512')
+_USABLE = (_winograd is not None and torch.backends.cpu.get_cpu_capability()
+           in SUPPORTED_CPU_CAPABILITIES)
 
 # F(4x4, 3x3) with interpolation points 0, +-1, +-2 and infinity (Lavin and
 # Gray, 2016): output = A^T [(G g G^T) * (B^T d B)] A.
@@ -41,9 +48,25 @@ _G = torch.tensor([[1 / 4, 0, 0],
 MIN_TILES = 64
 
 
+def winograd_status():
+    """One line saying whether the compiled Winograd op can run here, and
+    if not, why."""
+    if _winograd is None:
+        return (f'not built ({_IMPORT_ERROR}); reinstall with '
+                '`pip install --no-build-isolation .` and a C++ compiler '
+                'to build it')
+    capability = torch.backends.cpu.get_cpu_capability()
+    if capability not in SUPPORTED_CPU_CAPABILITIES:
+        return (f'built, but not used: this CPU ({capability}) lacks the '
+                'AVX2/FMA instructions it was compiled for')
+    return f'built and usable (CPU: {capability})'
+
+
 def winograd_available():
-    """Whether the compiled Winograd op is installed."""
-    return _winograd is not None
+    """Whether the compiled Winograd op is installed and this CPU has the
+    instructions it was compiled for; elsewhere its modules run
+    ``F.conv2d``."""
+    return _USABLE
 
 
 def transform_weight(weight):
@@ -84,7 +107,7 @@ def eager_cpu_float32(x):
 
 def takes_winograd(x):
     """Whether a 3x3 convolution of ``x`` runs the compiled op."""
-    if _winograd is None or x.dim() != 4:
+    if not _USABLE or x.dim() != 4:
         return False
     tiles = x.shape[0] * -(-x.shape[2] // 4) * -(-x.shape[3] // 4)
     return tiles >= MIN_TILES and eager_cpu_float32(x)

@@ -1,16 +1,34 @@
-"""mmengine's checkpoint reads and writes, as mmconvmlp routes them."""
+"""mmengine's checkpoint reads and writes, once mmconvmlp routes them."""
 import os
 
 import numpy as np
 import pytest
 import torch
+from mmengine.fileio import backends as file_backends
 from mmengine.fileio import get_file_backend
 from mmengine.logging import MessageHub
-from mmengine.runner.checkpoint import _load_checkpoint, save_checkpoint
+from mmengine.runner.checkpoint import (CheckpointLoader, _load_checkpoint,
+                                        save_checkpoint)
 
-import mmconvmlp  # noqa: F401  (installs the routing)
 from mmconvmlp.checkpoint import CheckpointError
-from mmconvmlp.engine import AtomicLocalBackend
+from mmconvmlp.engine import AtomicLocalBackend, install_checkpoint_io
+
+
+@pytest.fixture(autouse=True)
+def routed():
+    """Switch the routing on for one test, and restore mmengine after."""
+    schemes = dict(CheckpointLoader._schemes)
+    backends = dict(file_backends.backends)
+    prefixes = dict(file_backends.prefix_to_backends)
+    assert install_checkpoint_io() is True
+    assert install_checkpoint_io() is False  # once is enough
+    yield
+    CheckpointLoader._schemes.clear()
+    CheckpointLoader._schemes.update(schemes)
+    file_backends.backends.clear()
+    file_backends.backends.update(backends)
+    file_backends.prefix_to_backends.clear()
+    file_backends.prefix_to_backends.update(prefixes)
 
 
 def test_mmengine_reads_its_own_checkpoints(tmp_path):
@@ -82,3 +100,18 @@ def test_local_writes_are_atomic(tmp_path, monkeypatch):
     monkeypatch.undo()
     backend.put_text('epoch_1.pth', tmp_path / 'last_checkpoint')
     assert (tmp_path / 'last_checkpoint').read_text() == 'epoch_1.pth'
+
+
+def test_atomic_writes_keep_the_umask_mode(tmp_path):
+    """As a plain write: 0666 less the umask (not mkstemp's 0600)."""
+    old = os.umask(0o022)
+    try:
+        save_checkpoint({'w': 1}, str(tmp_path / 'a.pth'))
+        os.umask(0o077)
+        get_file_backend(str(tmp_path)).put_text('a.pth',
+                                                 tmp_path / 'last_checkpoint')
+    finally:
+        os.umask(old)
+    assert oct((tmp_path / 'a.pth').stat().st_mode & 0o777) == '0o644'
+    assert oct((tmp_path / 'last_checkpoint').stat().st_mode
+               & 0o777) == '0o600'

@@ -48,8 +48,8 @@ def test_large_odd_input():
 
 @pytest.mark.parametrize('arch', ['s', 'm', 'l'])
 def test_matches_reference_number_for_number(model_pair, arch):
-    """With direct convolutions the backbone is bit-identical."""
-    model, ref = model_pair(arch, winograd=False)
+    """By default the backbone is bit-identical to the official code."""
+    model, ref = model_pair(arch)
     x = torch.randn(2, 3, 96, 75)
     with torch.no_grad():
         ours, theirs = model(x), ref(x)
@@ -59,12 +59,12 @@ def test_matches_reference_number_for_number(model_pair, arch):
 
 
 @pytest.mark.parametrize('arch', ['s', 'l'])
-def test_winograd_default_matches_reference(model_pair, arch):
-    """The default (Winograd) backbone equals the reference up to float
+def test_winograd_matches_reference(model_pair, arch):
+    """The opt-in Winograd backbone equals the reference up to float
     rounding, at a size where its tokenizer and conv stage take the
     Winograd path."""
     from mmconvmlp.ops import takes_winograd
-    model, ref = model_pair(arch)
+    model, ref = model_pair(arch, winograd=True)
     x = torch.randn(2, 3, 161, 197)
     assert takes_winograd(torch.empty(2, 64, 41, 50))  # the conv stage's map
     with torch.no_grad():
@@ -97,7 +97,7 @@ def test_winograd_gradients_match_reference(model_pair, bn_train):
     differences of up to about 1%, as in TF32 GPU training; the gradients
     are then compared as vectors.
     """
-    model, ref = model_pair('s', drop_path_rate=0.)
+    model, ref = model_pair('s', drop_path_rate=0., winograd=True)
     for block in ref.modules():  # the reference's stochastic depth is fixed
         if hasattr(block, 'rate'):
             block.rate = 0.
@@ -262,3 +262,32 @@ def test_with_cp_same_forward_and_gradients():
     assert grads_a.keys() == grads_b.keys()
     for name in grads_a:
         torch.testing.assert_close(grads_a[name], grads_b[name], msg=name)
+
+
+def test_pretrained_string_becomes_init_cfg():
+    """As mmdet's and mmseg's backbones: deprecated, but accepted."""
+    with pytest.warns(DeprecationWarning, match='pretrained is deprecated'):
+        model = ConvMLP(arch='s', pretrained='convmlp_s_imagenet')
+    assert model.init_cfg == dict(type='Pretrained',
+                                  checkpoint='convmlp_s_imagenet')
+    assert ConvMLP(arch='s', pretrained=None).init_cfg is None
+
+
+def test_pretrained_and_init_cfg_together_is_an_error():
+    with pytest.raises(ValueError, match='either init_cfg or pretrained'):
+        ConvMLP(pretrained='a.pth',
+                init_cfg=dict(type='Pretrained', checkpoint='b.pth'))
+    with pytest.raises(TypeError, match='pretrained must be'):
+        ConvMLP(pretrained=3)
+
+
+def test_pretrained_loads_like_init_cfg(tmp_path):
+    torch.manual_seed(1)
+    source = ConvMLP(arch='s')
+    path = str(tmp_path / 'backbone.pth')
+    torch.save(source.state_dict(), path)
+    with pytest.warns(DeprecationWarning):
+        model = ConvMLP(arch='s', pretrained=path)
+    model.init_weights()
+    for key, value in source.state_dict().items():
+        assert torch.equal(model.state_dict()[key], value), key

@@ -6,8 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from mmconvmlp.datasets import make_builtin_dataset
-
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -21,22 +19,6 @@ def _run_tool(script, *args, cwd, check=True, timeout=600):
         raise AssertionError(f'{script} failed ({proc.returncode}):\n'
                              f'{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}')
     return proc
-
-
-@pytest.fixture(scope='session')
-def builtin_workspace(tmp_path_factory):
-    """A directory whose data/builtin holds a tiny built-in dataset, so the
-    *_builtin configs (data_root='data/builtin/') run from it unchanged."""
-    root = tmp_path_factory.mktemp('workspace')
-    make_builtin_dataset(str(root / 'data' / 'builtin'), num_train=8,
-                         num_val=4, size=128)
-    return root
-
-
-@pytest.fixture(scope='session')
-def config_path():
-    """Absolute path of a config under configs/."""
-    return lambda rel: str(REPO / 'configs' / rel)
 
 
 @pytest.fixture

@@ -5,14 +5,16 @@
 
 For each arch and size it times, on the same weights and input: the
 straightforward implementation (mmconvmlp.reference: the paper's code as
-plain eager PyTorch), our default module, ``optimize_for_inference`` in
+plain eager PyTorch), our default module (the same direct convolutions),
+the opt-in ``winograd=True`` module, ``optimize_for_inference`` in
 float32 (with and without Winograd convolutions) and in bf16, and mmdet's
 ResNet-50; it prints latency (median after warm-up, the paths timed in
 turns; CUDA events on a GPU), achieved GFLOP/s (2 x the multiply-adds of
 mmengine's counter, per second: Winograd paths do fewer), each path's
 speed-up over the straightforward one and its max relative error against
 it. Then the training step (forward + backward, 512x512,
-batch 2) of the reference and the default module, and peak memory with and
+batch 2) of the default module and the ``winograd=True`` one, and peak
+memory with and
 without ``with_cp`` (on the CPU both of live tensors and of the process);
 with ``--end-to-end``, RetinaNet and Semantic FPN predict steps at 800x1216,
 stock against optimized.
@@ -21,18 +23,19 @@ import argparse
 
 import torch
 
-from mmconvmlp.benchmarking import (complexity, markdown_table,
-                                    max_rel_error, measure_latencies,
-                                    measure_peak_memory,
+from mmconvmlp.benchmarking import (markdown_table, max_rel_error,
+                                    measure_latencies, measure_peak_memory,
                                     measure_peak_tensor_memory, run_isolated)
+from mmconvmlp.complexity import count
 
 
-def _models(arch, device):
-    """Our ConvMLP and the reference with identical, non-trivial weights."""
+def _models(arch, device, winograd=False):
+    """Our ConvMLP (with the opt-in Winograd convs if ``winograd``) and the
+    reference with identical, non-trivial weights."""
     from mmconvmlp import ConvMLP
     from mmconvmlp.reference import ReferenceConvMLP
     torch.manual_seed(0)
-    model = ConvMLP(arch=arch)
+    model = ConvMLP(arch=arch, winograd=winograd)
     model.init_weights()
     with torch.no_grad():
         for m in model.modules():
@@ -58,11 +61,13 @@ def inference_rows(arch, height, width, device, repeats, compile):
     """Latency, GFLOP/s, speed-up and error of each inference path."""
     from mmconvmlp.deploy import optimize_for_inference
     model, ref = _models(arch, device)
+    winograd = _models(arch, device, winograd=True)[0]
     x = torch.randn(1, 3, height, width, device=device)
-    macs, _ = complexity(model, (x, ))
+    macs, _ = count(model, (x, ))
     paths = {
         'straightforward (reference)': ref,
         'default module': model,
+        'winograd=True module': winograd,
         'optimized fp32, direct convs': optimize_for_inference(
             model, winograd=False),
         'optimized fp32': optimize_for_inference(model),
@@ -74,7 +79,7 @@ def inference_rows(arch, height, width, device, repeats, compile):
         paths['optimized bf16 + compile'] = optimize_for_inference(
             model, bf16=True, compile=True)
     r50 = _resnet50(device)
-    r50_macs, _ = complexity(r50, (x, ))
+    r50_macs, _ = count(r50, (x, ))
     with torch.no_grad():
         expected = ref(x)
         errors = {name: max_rel_error(net(x), expected)
@@ -92,9 +97,11 @@ def inference_rows(arch, height, width, device, repeats, compile):
 
 
 def train_step_times(arch, device, repeats, height=512, width=512, batch=2):
-    """Seconds of one forward + backward of the reference and of the default
+    """Seconds of one forward + backward of the default module (direct
+    convolutions, as the reference) and of the opt-in ``winograd=True``
     module on a ``batch`` of random images, timed in turns."""
-    model, ref = _models(arch, device)
+    model = _models(arch, device)[0]
+    winograd = _models(arch, device, winograd=True)[0]
     x = torch.randn(batch, 3, height, width, device=device)
 
     def step(net):
@@ -102,8 +109,8 @@ def train_step_times(arch, device, repeats, height=512, width=512, batch=2):
         sum(o.float().mean() for o in net(x)).backward()
 
     return measure_latencies(
-        {'reference': lambda: step(ref.train()),
-         'default': lambda: step(model.train())},
+        {'default': lambda: step(model.train()),
+         'winograd': lambda: step(winograd.train())},
         repeats=repeats, warmup=1, device=device)
 
 
@@ -226,7 +233,9 @@ def main():
     args = parser.parse_args()
     import mmconvmlp  # noqa: F401
     device = args.device
-    header = (f'{device}, {torch.get_num_threads()} threads, torch '
+    where = (torch.cuda.get_device_name() if device == 'cuda' else
+             f'CPU {torch.backends.cpu.get_cpu_capability()}')
+    header = (f'{where}, {torch.get_num_threads()} threads, torch '
               f'{torch.__version__}, batch 1, median of {args.repeats}')
     print(f'# ConvMLP backbone benchmark ({header})\n')
 
@@ -245,10 +254,11 @@ def main():
 
     th, tw = map(int, args.train_size.lower().split('x'))
     steps = train_step_times(args.train_arch, device, args.repeats, th, tw)
-    rows = [dict(what='fwd+bwd, straightforward',
-                 value=steps['reference'] * 1e3),
-            dict(what='fwd+bwd, default module', value=steps['default'] * 1e3,
-                 ratio=steps['reference'] / steps['default'])]
+    rows = [dict(what='fwd+bwd, default module (direct convs)',
+                 value=steps['default'] * 1e3),
+            dict(what='fwd+bwd, winograd=True module',
+                 value=steps['winograd'] * 1e3,
+                 ratio=steps['default'] / steps['winograd'])]
     if device == 'cpu':
         memory = {
             'live tensors': lambda cp: train_peak_memory(

@@ -1,115 +1,134 @@
-"""Benchmark Semantic FPN models side by side, in one run.
+"""Benchmark mmseg 1.x segmentation models side by side, in one run.
 
-    python tools/analysis_tools/benchmark_seg.py [--out-dir DIR]
-        [--sizes 512x512 512x2048] [--repeats 3]
-        [--eval-config CFG --eval-checkpoint CKPT]
+    python tools/analysis_tools/benchmark_seg.py [CONFIG[:CHECKPOINT] ...]
+        [--sizes 512x512 ...] [--images DIR | --dataset] [--repeats 5]
+        [--warmup 2] [--rounds 2] [--batch 1] [--device cpu|cuda]
+        [--out-dir work_dirs/benchmark_seg]
 
-Measures ConvMLP-S/M/L Semantic FPN and mmseg's own ResNet-50 Semantic FPN:
-latency and images/s (median after warm-up), peak memory, FLOPs and
-parameters (mmengine's counter), for the backbone alone and the whole model,
-at each size (HxW). Writes ``benchmark_seg.md`` and ``benchmark_seg.png``
-(latency against parameters) into ``--out-dir``. With ``--eval-config`` and
-``--eval-checkpoint`` it also runs the config's test loop and prints mIoU.
-Every figure is measured here; the paper's mIoU column is labelled as such.
+CONFIG: a path (a config of yours, with ``custom_imports`` if it needs
+them), an mmseg model-zoo name (``mmseg::sem_fpn/fpn_r50_4xb4-160k_ade20k-
+512x512.py``) or one of our configs' names (``semantic_fpn_convmlp_s``).
+Without configs: ConvMLP-S/M/L Semantic FPN against mmseg's ResNet-50/101
+and Twins PCPVT-S / SVT-S Semantic FPN. Random weights unless a checkpoint
+is given; with a checkpoint and ``--dataset`` also the mIoU of the config's
+test loop. Writes ``benchmark_seg.{md,csv,json}`` and two plots
+(``benchmark_seg_pareto.png``: latency against reported mIoU;
+``benchmark_seg_cost.png``: latency against params and FLOPs) into
+``--out-dir``. See :mod:`mmconvmlp.seg_benchmark` for what is measured how.
 """
 import argparse
+import json
 import os
 import os.path as osp
+import statistics
 
 import torch
 
-from mmconvmlp.benchmarking import (markdown_table, measure_segmentor,
-                                    run_isolated)
-
-SEG_CONFIGS = osp.join(osp.dirname(osp.abspath(__file__)), '..', '..',
-                       'configs', 'segmentation')
-CONFIGS = {
-    'ConvMLP-S': osp.join(SEG_CONFIGS, 'semantic_fpn_convmlp_s.py'),
-    'ConvMLP-M': osp.join(SEG_CONFIGS, 'semantic_fpn_convmlp_m.py'),
-    'ConvMLP-L': osp.join(SEG_CONFIGS, 'semantic_fpn_convmlp_l.py'),
-    'ResNet-50 (mmseg)': 'mmseg::sem_fpn/fpn_r50_4xb4-160k_ade20k-512x512.py',
-}
-#: The paper's ADE20K mIoU (not measured here).
-PAPER_MIOU = {'ConvMLP-S': 35.8, 'ConvMLP-M': 38.6, 'ConvMLP-L': 40.0}
-COLUMNS = [('model', 'model', '{}'), ('part', 'part', '{}'),
-           ('size', 'H×W', '{}'), ('latency_ms', 'latency (ms)', '{:.1f}'),
-           ('fps', 'images/s', '{:.2f}'), ('peak_mib', 'peak mem (MiB)',
-                                            '{:.0f}'),
-           ('flops', 'GFLOPs (1 mult-add = 1)', '{:.1f}'),
-           ('params', 'params (M)', '{:.2f}'),
-           ('paper_miou', 'paper mIoU (not measured)', '{:.1f}')]
+from mmconvmlp.benchmarking import run_isolated
+from mmconvmlp.seg_benchmark import (DEFAULT_MODELS, BenchmarkError,
+                                     environment, locate_config, measure_model,
+                                     model_name, parse_spec, plot,
+                                     reported_miou, summarize, table,
+                                     write_csv)
 
 
-def evaluate(config, checkpoint):
-    """mIoU of a checkpoint through the config's normal test loop."""
-    import mmconvmlp  # noqa: F401
-    from mmengine.config import Config
-    from mmengine.runner import Runner
-    cfg = Config.fromfile(config)
-    cfg.load_from = checkpoint
-    cfg.work_dir = osp.join('work_dirs', 'benchmark_seg_eval')
-    return Runner.from_cfg(cfg).test()
-
-
-def plot(rows, path):
-    """Latency against parameters, one series per input size."""
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for size in sorted({r['size'] for r in rows}):
-        pts = [r for r in rows if r['size'] == size and r['part'] == 'whole']
-        ax.scatter([r['params'] for r in pts], [r['latency_ms'] for r in pts],
-                   label=f'whole model, {size}')
-        for r in pts:
-            ax.annotate(r['model'], (r['params'], r['latency_ms']),
-                        fontsize=7)
-    ax.set_xlabel('parameters (M)')
-    ax.set_ylabel('latency (ms)')
-    ax.set_title(f'Semantic FPN, batch 1, {rows[0]["device"]}')
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('models', nargs='*', metavar='CONFIG[:CHECKPOINT]',
+                        default=list(DEFAULT_MODELS))
+    parser.add_argument('--sizes', nargs='+', default=['512x512'],
+                        help='input sizes HxW of the bare forward')
+    data = parser.add_mutually_exclusive_group()
+    data.add_argument('--images', help="time the config's test pipeline on "
+                      'the images in this folder')
+    data.add_argument('--dataset', action='store_true',
+                      help="time the test pipeline on the config's test "
+                      'dataset (and evaluate mIoU where a checkpoint is given)')
+    parser.add_argument('--repeats', type=int, default=5,
+                        help='timed runs per model and round')
+    parser.add_argument('--warmup', type=int, default=2)
+    parser.add_argument('--rounds', type=int, default=2,
+                        help='rounds; each measures every model once, in a '
+                        'fresh process')
+    parser.add_argument('--batch', type=int, default=1)
+    parser.add_argument('--device',
+                        default='cuda' if torch.cuda.is_available() else 'cpu')
+    parser.add_argument('--out-dir', default='work_dirs/benchmark_seg')
+    return parser.parse_args()
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--out-dir', default='work_dirs/benchmark_seg')
-    parser.add_argument('--sizes', nargs='+', default=['512x512', '512x2048'])
-    parser.add_argument('--repeats', type=int, default=3)
-    parser.add_argument('--models', nargs='+', default=list(CONFIGS),
-                        choices=list(CONFIGS))
-    parser.add_argument('--device',
-                        default='cuda' if torch.cuda.is_available() else 'cpu')
-    parser.add_argument('--eval-config')
-    parser.add_argument('--eval-checkpoint')
-    args = parser.parse_args()
-
-    rows = []
-    for size in args.sizes:
-        height, width = map(int, size.lower().split('x'))
-        for name in args.models:
-            for part in ('backbone', 'whole'):
-                result = run_isolated(measure_segmentor, CONFIGS[name], height,
-                                      width, part, args.device, args.repeats)
-                rows.append(dict(result, model=name, part=part, size=size,
-                                 device=args.device,
-                                 latency_ms=result['latency'] * 1e3,
-                                 paper_miou=PAPER_MIOU.get(name)
-                                 if part == 'whole' else None))
-                print(f'{name:18s} {part:8s} {size:9s} '
-                      f'{rows[-1]["latency_ms"]:9.1f} ms', flush=True)
+    args = parse_args()
+    if args.images and not osp.isdir(args.images):
+        raise SystemExit(f'--images {args.images}: no such folder')
+    jobs, rows = [], []
+    for spec in args.models:
+        try:
+            config, checkpoint = parse_spec(spec)
+            path = locate_config(config)
+            if checkpoint and not osp.isfile(checkpoint):
+                raise BenchmarkError(f'checkpoint {checkpoint} not found')
+        except BenchmarkError as err:
+            print(f'[benchmark_seg] skipped {spec}: {err}', flush=True)
+            rows.append(dict(model=model_name(spec), error=str(err)))
+            continue
+        jobs.append(dict(
+            name=model_name(config), source=config if '::' in config else (
+                'shipped' if not osp.isfile(config) else 'file'),
+            config=path, checkpoint=checkpoint, batch=args.batch,
+            device=args.device, repeats=args.repeats, warmup=args.warmup,
+            images=args.images, dataset=args.dataset,
+            reported_miou=reported_miou(path),
+            work_dir=osp.join(args.out_dir, 'eval', model_name(config))))
+    sizes = [tuple(map(int, s.lower().split('x'))) for s in args.sizes]
+    results = {}
+    for round_ in range(args.rounds):
+        for (height, width) in sizes:
+            for job in jobs:
+                key = (job['name'], height, width)
+                if key in results and results[key] is None:
+                    continue  # failed in an earlier round
+                task = dict(job, height=height, width=width,
+                            complexity=round_ == 0,
+                            evaluate=round_ == 0 and bool(job['checkpoint'])
+                            and args.dataset)
+                try:
+                    out = run_isolated(measure_model, task)
+                except RuntimeError as err:
+                    message = str(err).split('failed: ', 1)[-1]
+                    print(f'[benchmark_seg] {job["name"]} {height}x{width}: '
+                          f'error: {message}', flush=True)
+                    results[key] = None
+                    rows.append(dict(model=job['name'], source=job['source'],
+                                     size=f'{height}x{width}', error=message))
+                    continue
+                results.setdefault(key, []).append(out)
+                print(f'[benchmark_seg] round {round_ + 1}/{args.rounds} '
+                      f'{job["name"]} {height}x{width}: forward '
+                      f'{1e3 * statistics.median(out["forward"]):.1f} ms',
+                      flush=True)
+    for (height, width) in sizes:
+        for job in jobs:
+            done = results.get((job['name'], height, width))
+            if done:
+                rows += summarize(job['name'], job['source'],
+                                  f'{height}x{width}', job, done)
+    env = environment(args.device)
+    title = (f'Semantic segmentation on {env["hardware"]}, {env["threads"]} '
+             f'threads, torch {env["torch"]}, batch {args.batch}, fp32')
     os.makedirs(args.out_dir, exist_ok=True)
-    table = (f'Semantic FPN on {args.device} ({torch.get_num_threads()} '
-             f'threads), batch 1, fp32, median of {args.repeats} runs\n\n'
-             + markdown_table(rows, COLUMNS))
-    with open(osp.join(args.out_dir, 'benchmark_seg.md'), 'w') as f:
-        f.write(table + '\n')
-    plot(rows, osp.join(args.out_dir, 'benchmark_seg.png'))
-    print(table)
-    if args.eval_config and args.eval_checkpoint:
-        metrics = evaluate(args.eval_config, args.eval_checkpoint)
-        print(f'mIoU of {args.eval_checkpoint}: {metrics["mIoU"]:.2f}')
+    text = (f'{title}; latency: median of {args.rounds} rounds x '
+            f'{args.repeats} runs\n\n{table(rows)}\n')
+    stem = osp.join(args.out_dir, 'benchmark_seg')
+    with open(stem + '.md', 'w') as f:
+        f.write(text)
+    write_csv(rows, stem + '.csv')
+    with open(stem + '.json', 'w') as f:
+        json.dump(dict(environment=env, args=vars(args), rows=rows), f,
+                  indent=1)
+    plots = plot(rows, args.out_dir, title)
+    print(text)
+    print(f'wrote {stem}.md, .csv, .json, ' + ', '.join(plots))
 
 
 if __name__ == '__main__':

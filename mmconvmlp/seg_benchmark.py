@@ -1,0 +1,359 @@
+"""Benchmark any mmseg 1.x configs side by side: the logic behind
+``tools/analysis_tools/benchmark_seg.py``.
+
+Every model is measured in a fresh process (:func:`measure_model`, run by
+:func:`~mmconvmlp.benchmarking.run_isolated`), models in turns: each round
+measures every model once, so a change in the machine's load hits all of
+them alike, and a model's latency is the median over all its rounds'
+samples. Per model and size a row holds the bare forward's latency
+(whole inference on a random batch: backbone, neck, head and the resize to
+the input), images/s, peak memory, FLOPs and parameters by part (the
+counter of ``get_flops.py``), with ``--images`` / ``--dataset`` a second row
+timing the config's real test pipeline per image (loading, resize, slide or
+whole inference, as mmseg's ``benchmark.py`` counts FPS), and, given a
+checkpoint and the dataset, the mIoU of the normal test loop. The mIoU a
+metafile reports for the config stands in its own column.
+"""
+import glob
+import os
+import os.path as osp
+import re
+import statistics
+
+import torch
+
+from .benchmarking import markdown_table, measure_peak_memory, measure_times
+
+#: The default comparison: ConvMLP against Semantic FPN peers of mmseg's
+#: model zoo (with their ADE20K mIoU in mmseg's metafiles).
+DEFAULT_MODELS = (
+    'semantic_fpn_convmlp_s', 'semantic_fpn_convmlp_m',
+    'semantic_fpn_convmlp_l',
+    'mmseg::sem_fpn/fpn_r50_4xb4-160k_ade20k-512x512.py',
+    'mmseg::sem_fpn/fpn_r101_4xb4-160k_ade20k-512x512.py',
+    'mmseg::twins/twins_pcpvt-s_fpn_fpnhead_8xb4-80k_ade20k-512x512.py',
+    'mmseg::twins/twins_svt-s_fpn_fpnhead_8xb4-80k_ade20k-512x512.py',
+)
+IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
+
+
+class EncodeDecode(torch.nn.Module):
+    """A segmentor's whole inference on a batch of one size (backbone,
+    neck, head and the resize to the input) as one module: the bare
+    forward that the benchmark times."""
+
+    def __init__(self, segmentor, height, width):
+        super().__init__()
+        self.segmentor = segmentor
+        self.metas = [dict(img_shape=(height, width), ori_shape=(height, width),
+                           pad_shape=(height, width))]
+
+    def forward(self, x):
+        return self.segmentor.encode_decode(x, self.metas)
+
+
+class BenchmarkError(Exception):
+    """A model that cannot be measured; its message is one clear line."""
+
+
+def parse_spec(spec):
+    """``'CONFIG[:CHECKPOINT]'`` -> (config, checkpoint or None); CONFIG may
+    be a path, an ``mmseg::`` name or one of our configs' names."""
+    match = re.fullmatch(r'(.+?\.py|[^:]+|[a-z]+::[^:]+)(?::(.+))?', spec)
+    if not match:
+        raise BenchmarkError(f'cannot read model spec {spec!r}: expected '
+                             'CONFIG[:CHECKPOINT]')
+    return match.group(1), match.group(2)
+
+
+def locate_config(config):
+    """The config's file (path, ``pkg::`` name or shipped name), or a
+    :class:`BenchmarkError` naming it."""
+    from .model_zoo import find_config
+    try:
+        return find_config(config)
+    except (FileNotFoundError, ImportError) as err:
+        raise BenchmarkError(f'unknown config {config!r}: {err}') from None
+
+
+def model_name(config):
+    """A short name for tables: the config file's stem."""
+    return osp.splitext(osp.basename(config.split('::')[-1]))[0]
+
+
+def reported_miou(path):
+    """The mIoU that the metafile beside a config reports for it (mmseg's
+    ``metafile.yaml``, our ``metafile.yml``), or None."""
+    import yaml
+    stem = osp.splitext(osp.basename(path))[0]
+    for metafile in glob.glob(osp.join(osp.dirname(path), 'metafile.y*ml')):
+        with open(metafile) as f:
+            models = (yaml.safe_load(f) or {}).get('Models', [])
+        for model in models:
+            if osp.splitext(osp.basename(model.get('Config', '')))[0] != stem:
+                continue
+            results = model.get('Results', [])
+            for result in results if isinstance(results, list) else [results]:
+                if 'mIoU' in result.get('Metrics', {}):
+                    return float(result['Metrics']['mIoU'])
+    return None
+
+
+def _build(cfg, checkpoint, device):
+    from .complexity import build_untrained
+    model = build_untrained(cfg)
+    if checkpoint:
+        from mmengine.runner import load_checkpoint
+
+        from .engine import install_checkpoint_io
+        install_checkpoint_io()  # mmengine checkpoints load on torch >= 2.6
+        try:
+            load_checkpoint(model, checkpoint, map_location='cpu',
+                            strict=True)
+        except Exception as err:
+            first = str(err).strip().splitlines()[0][:300]
+            raise BenchmarkError(f'checkpoint {checkpoint} does not fit '
+                                 f'{cfg.filename}: {first}') from None
+    return model.to(device).eval()
+
+
+def _pipeline_samples(cfg, images, use_dataset):
+    """A function returning the i-th test sample as the config's test
+    pipeline makes it: from the images in ``images``, or from the test
+    dataset (``use_dataset``)."""
+    from mmengine.dataset import Compose
+    from mmseg.registry import DATASETS
+    if use_dataset:
+        dataset = DATASETS.build(cfg.test_dataloader.dataset)
+        if len(dataset) == 0:
+            raise BenchmarkError(f'the test dataset of {cfg.filename} is '
+                                 'empty')
+        return lambda i: dataset[i % len(dataset)]
+    files = sorted(f for f in glob.glob(osp.join(images, '*'))
+                   if f.lower().endswith(IMAGE_SUFFIXES))
+    if not files:
+        raise BenchmarkError(f'--images {images}: no image files there')
+    steps = [t for t in cfg.test_dataloader.dataset.pipeline
+             if t['type'] != 'LoadAnnotations']  # plain images: no labels
+    pipeline = Compose(steps)
+    return lambda i: pipeline(dict(img_path=files[i % len(files)]))
+
+
+def _evaluate(cfg, checkpoint, work_dir):
+    from mmengine.runner import Runner
+
+    from .engine import install_checkpoint_io
+    install_checkpoint_io()
+    cfg = cfg.copy()
+    cfg.load_from, cfg.work_dir = checkpoint, work_dir
+    cfg.test_dataloader.num_workers = 0
+    cfg.test_dataloader.persistent_workers = False
+    metrics = Runner.from_cfg(cfg).test()
+    return float(metrics['mIoU'])
+
+
+def check_data_root(cfg):
+    """A :class:`BenchmarkError` if the test dataset's folder is missing."""
+    dataset = cfg.test_dataloader.dataset
+    root = dataset.get('data_root') or ''
+    if not osp.isdir(root or '.'):
+        raise BenchmarkError(f'data root {root} of {cfg.filename} (the test '
+                             'dataset) does not exist')
+
+
+def measure_model(job):
+    """Measure one model in this (fresh) process; see the module docstring.
+
+    Args:
+        job (dict): ``config`` (file), ``checkpoint``, ``height``,
+            ``width``, ``batch``, ``device``, ``repeats``, ``warmup``,
+            ``images`` (folder or None), ``dataset`` (bool), and
+            ``complexity`` / ``evaluate`` (whether to count FLOPs and run
+            the test loop in this round).
+
+    Returns:
+        dict: ``forward`` (seconds per batch, list), ``pipeline`` (seconds
+        per image, list, or None), ``peak_mib``, ``complexity`` (as
+        :func:`mmconvmlp.complexity.model_complexity` returns) and
+        ``miou``, where measured.
+    """
+    import mmconvmlp  # noqa: F401  (registers ConvMLP in this process)
+    from mmengine.config import Config
+    cfg = Config.fromfile(job['config'])
+    if job['dataset']:
+        check_data_root(cfg)
+    height, width, device = job['height'], job['width'], job['device']
+    model = _build(cfg, job['checkpoint'], device)
+    module = EncodeDecode(model, height, width)
+    x = torch.randn(job['batch'], 3, height, width, device=device)
+    result = {}
+    with torch.no_grad():
+        try:
+            module(x)
+        except Exception as err:
+            raise BenchmarkError(
+                f'{osp.basename(job["config"])} cannot take {height}x{width}'
+                f': {type(err).__name__}: {str(err).splitlines()[0]}') from None
+        result['peak_mib'] = measure_peak_memory(lambda: module(x), device)
+        result['forward'] = measure_times(lambda: module(x), job['repeats'],
+                                          job['warmup'], device)
+        result['pipeline'] = None
+        if job['images'] or job['dataset']:
+            sample = _pipeline_samples(cfg, job['images'], job['dataset'])
+            counter = iter(range(10**9))
+
+            def one_image():
+                from mmengine.dataset import pseudo_collate
+                model.test_step(pseudo_collate([sample(next(counter))]))
+
+            result['pipeline'] = measure_times(one_image, job['repeats'],
+                                               job['warmup'], device)
+    if job['complexity']:
+        from .complexity import model_complexity
+        result['complexity'] = model_complexity(cfg, (height, width))
+    if job['evaluate']:
+        result['miou'] = _evaluate(cfg, job['checkpoint'],
+                                   job['work_dir'])
+    return result
+
+
+def environment(device):
+    """Where the figures were measured."""
+    import platform
+    where = (torch.cuda.get_device_name() if device.startswith('cuda') else
+             f'CPU {torch.backends.cpu.get_cpu_capability()} '
+             f'({platform.processor() or platform.machine()})')
+    return dict(device=device, hardware=where, torch=torch.__version__,
+                threads=torch.get_num_threads(), cpu_count=os.cpu_count())
+
+
+def summarize(name, source, size, job, results):
+    """Rows (forward, and pipeline if timed) from one model's rounds."""
+    first = results[0]
+    stats = first.get('complexity') or {}
+    base = dict(model=name, source=source, size=size,
+                peak_mib=max(r['peak_mib'] for r in results),
+                miou=first.get('miou'), reported_miou=job['reported_miou'],
+                checkpoint=job['checkpoint'])
+    for part in ('whole', 'backbone', 'neck', 'heads'):
+        if part in stats:
+            base[f'{part}_gflops'] = stats[part]['flops'] / 1e9
+            base[f'{part}_mparams'] = stats[part]['params'] / 1e6
+    rows = []
+    for mode, per in (('forward', job['batch']), ('pipeline', 1)):
+        samples = [t for r in results for t in (r[mode] or [])]
+        if not samples:
+            continue
+        q = statistics.quantiles(samples, n=4) if len(samples) > 1 else [
+            samples[0]] * 3
+        median = statistics.median(samples)
+        rows.append(dict(base, mode=mode, latency_ms=median * 1e3,
+                         iqr_ms=(q[2] - q[0]) * 1e3, fps=per / median,
+                         samples=len(samples)))
+    return rows
+
+
+def _parts(prefix, fmt):
+    def cell(row):
+        if row.get(f'whole_{prefix}') is None:
+            return None
+        inner = '/'.join(fmt.format(row.get(f'{p}_{prefix}') or 0)
+                         for p in ('backbone', 'neck', 'heads'))
+        return f'{fmt.format(row[f"whole_{prefix}"])} ({inner})'
+    return cell
+
+
+COLUMNS = [('model', 'model', '{}'), ('source', 'source', '{}'),
+           ('size', 'H×W', '{}'), ('mode', 'timed', '{}'),
+           ('latency_ms', 'latency ms (median)', '{:.1f}'),
+           ('iqr_ms', 'IQR ms', '{:.1f}'), ('fps', 'images/s', '{:.2f}'),
+           ('peak_mib', 'peak MiB', '{:.0f}'),
+           ('gflops', 'GFLOPs whole (backbone/neck/heads)', '{}'),
+           ('mparams', 'params M whole (backbone/neck/heads)', '{}'),
+           ('miou', 'mIoU measured', '{:.2f}'),
+           ('reported_miou', 'mIoU reported (metafile)', '{:.2f}'),
+           ('error', 'error', '{}')]
+
+
+def table(rows):
+    """The Markdown table of the rows."""
+    shown = [dict(r, gflops=_parts('gflops', '{:.1f}')(r),
+                  mparams=_parts('mparams', '{:.2f}')(r)) for r in rows]
+    return markdown_table(shown, COLUMNS)
+
+
+def write_csv(rows, path):
+    """All fields of all rows, one line each."""
+    import csv
+    keys = []
+    for row in rows:
+        keys += [k for k in row if k not in keys]
+    with open(path, 'w', newline='') as f:
+        writer = csv.DictWriter(f, fieldnames=keys)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def pareto_front(points):
+    """The points (latency, mIoU) no other point beats on both: faster or
+    as fast with a higher mIoU. Sorted by latency."""
+    front, best = [], float('-inf')
+    for latency, miou in sorted(points, key=lambda p: (p[0], -p[1])):
+        if miou > best:
+            front.append((latency, miou))
+            best = miou
+    return front
+
+
+def plot(rows, out_dir, title):
+    """``benchmark_seg_pareto.png`` (latency against reported mIoU, the
+    Pareto front drawn, per size) and ``benchmark_seg_cost.png`` (latency
+    against parameters and FLOPs). Returns the files written."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fwd = [r for r in rows if r.get('mode') == 'forward' and not r.get(
+        'error')]
+    sizes = sorted({r['size'] for r in fwd})
+    written = []
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for size in sizes:
+        pts = [r for r in fwd if r['size'] == size and r['reported_miou']]
+        if not pts:
+            continue
+        sc = ax.scatter([r['latency_ms'] for r in pts],
+                        [r['reported_miou'] for r in pts], label=size)
+        front = pareto_front([(r['latency_ms'], r['reported_miou'])
+                              for r in pts])
+        ax.plot(*zip(*front), '--', color=sc.get_facecolor()[0], lw=1)
+        for r in pts:
+            ax.annotate(r['model'], (r['latency_ms'], r['reported_miou']),
+                        fontsize=6)
+    ax.set_xscale('log')
+    ax.set_xlabel('latency, ms (measured, log scale)')
+    ax.set_ylabel('mIoU (reported by metafiles)')
+    ax.set_title(f'{title}\n(dashed: Pareto front)', fontsize=8)
+    ax.legend(fontsize=7, title='input H×W', title_fontsize=7)
+    fig.tight_layout()
+    written.append(osp.join(out_dir, 'benchmark_seg_pareto.png'))
+    fig.savefig(written[-1], dpi=120)
+    plt.close(fig)
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, key, label in ((axes[0], 'whole_mparams', 'parameters (M)'),
+                           (axes[1], 'whole_gflops', 'GFLOPs')):
+        for size in sizes:
+            pts = [r for r in fwd if r['size'] == size and r.get(key)]
+            ax.scatter([r[key] for r in pts], [r['latency_ms'] for r in pts],
+                       label=size)
+            for r in pts:
+                ax.annotate(r['model'], (r[key], r['latency_ms']), fontsize=6)
+        ax.set_xlabel(label)
+        ax.set_ylabel('latency, ms (measured)')
+        ax.legend(fontsize=7, title='input H×W', title_fontsize=7)
+    fig.suptitle(title, fontsize=8)
+    fig.tight_layout()
+    written.append(osp.join(out_dir, 'benchmark_seg_cost.png'))
+    fig.savefig(written[-1], dpi=120)
+    plt.close(fig)
+    return written

@@ -1,0 +1,41 @@
+"""Pieces of the segmentation benchmark that need no measurement."""
+import pytest
+
+from mmconvmlp.seg_benchmark import (BenchmarkError, locate_config,
+                                     parse_spec, pareto_front, reported_miou)
+
+
+@pytest.mark.parametrize('spec,expected', [
+    ('semantic_fpn_convmlp_s', ('semantic_fpn_convmlp_s', None)),
+    ('a/b.py:c.pth', ('a/b.py', 'c.pth')),
+    ('mmseg::sem_fpn/fpn_r50_4xb4-160k_ade20k-512x512.py',
+     ('mmseg::sem_fpn/fpn_r50_4xb4-160k_ade20k-512x512.py', None)),
+    ('mmseg::sem_fpn/x.py:/ckpt/y.pth', ('mmseg::sem_fpn/x.py', '/ckpt/y.pth')),
+    ('ours:w.pth', ('ours', 'w.pth')),
+])
+def test_parse_spec(spec, expected):
+    assert parse_spec(spec) == expected
+
+
+def test_unknown_config_is_one_clear_line():
+    with pytest.raises(BenchmarkError, match="unknown config 'nonsense_x'"):
+        locate_config('nonsense_x')
+    with pytest.raises(BenchmarkError, match='does not exist'):
+        locate_config('mmseg::sem_fpn/no_such_config.py')
+
+
+def test_reported_miou_from_metafiles():
+    """mmseg's metafile.yaml and ours, each beside its configs."""
+    assert reported_miou(locate_config(
+        'mmseg::sem_fpn/fpn_r50_4xb4-160k_ade20k-512x512.py')) == 37.49
+    assert reported_miou(locate_config(
+        'mmseg::twins/twins_svt-s_fpn_fpnhead_8xb4-80k_ade20k-512x512.py')
+    ) == 44.47
+    assert reported_miou(locate_config('semantic_fpn_convmlp_m')) == 38.6
+    assert reported_miou(locate_config(
+        'semantic_fpn_convmlp_s_builtin')) is None
+
+
+def test_pareto_front():
+    points = [(10, 30), (20, 35), (15, 29), (30, 34), (40, 40), (40, 41)]
+    assert pareto_front(points) == [(10, 30), (20, 35), (40, 41)]
