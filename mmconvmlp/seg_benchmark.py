@@ -15,6 +15,7 @@ checkpoint and the dataset, the mIoU of the normal test loop. The mIoU a
 metafile reports for the config stands in its own column.
 """
 import glob
+import itertools
 import os
 import os.path as osp
 import re
@@ -76,9 +77,11 @@ def locate_config(config):
         raise BenchmarkError(f'unknown config {config!r}: {err}') from None
 
 
-def model_name(config):
-    """A short name for tables: the config file's stem."""
-    return osp.splitext(osp.basename(config.split('::')[-1]))[0]
+def model_name(config, checkpoint=None):
+    """A short name for tables: the config file's stem (and the
+    checkpoint's file name, if any)."""
+    name = osp.splitext(osp.basename(config.split('::')[-1]))[0]
+    return f'{name}:{osp.basename(checkpoint)}' if checkpoint else name
 
 
 def reported_miou(path):
@@ -111,9 +114,10 @@ def _build(cfg, checkpoint, device):
             load_checkpoint(model, checkpoint, map_location='cpu',
                             strict=True)
         except Exception as err:
-            first = str(err).strip().splitlines()[0][:300]
+            detail = '; '.join(line for line in str(err).splitlines()
+                               if line.strip())
             raise BenchmarkError(f'checkpoint {checkpoint} does not fit '
-                                 f'{cfg.filename}: {first}') from None
+                                 f'{cfg.filename}: {detail[:400]}') from None
     return model.to(device).eval()
 
 
@@ -188,19 +192,19 @@ def measure_model(job):
     x = torch.randn(job['batch'], 3, height, width, device=device)
     result = {}
     with torch.no_grad():
-        try:
-            module(x)
+        try:  # the first call: peak memory in this fresh process
+            result['peak_mib'] = measure_peak_memory(lambda: module(x),
+                                                     device)
         except Exception as err:
             raise BenchmarkError(
                 f'{osp.basename(job["config"])} cannot take {height}x{width}'
                 f': {type(err).__name__}: {str(err).splitlines()[0]}') from None
-        result['peak_mib'] = measure_peak_memory(lambda: module(x), device)
         result['forward'] = measure_times(lambda: module(x), job['repeats'],
                                           job['warmup'], device)
         result['pipeline'] = None
         if job['images'] or job['dataset']:
             sample = _pipeline_samples(cfg, job['images'], job['dataset'])
-            counter = iter(range(10**9))
+            counter = itertools.count()
 
             def one_image():
                 from mmengine.dataset import pseudo_collate
@@ -325,7 +329,8 @@ def plot(rows, out_dir, title):
                         [r['reported_miou'] for r in pts], label=size)
         front = pareto_front([(r['latency_ms'], r['reported_miou'])
                               for r in pts])
-        ax.plot(*zip(*front), '--', color=sc.get_facecolor()[0], lw=1)
+        ax.plot(*zip(*front), '--', color=sc.get_facecolor()[0], lw=1,
+                drawstyle='steps-post')
         for r in pts:
             ax.annotate(r['model'], (r['latency_ms'], r['reported_miou']),
                         fontsize=6)

@@ -49,19 +49,34 @@ def test_user_config_needs_only_custom_imports(tmp_path):
     assert 'mmconvmlp.models.convmlp [192, 384, 768]' in out
 
 
-@pytest.mark.parametrize('missing', ['mmdet', 'mmseg'])
-def test_imports_with_only_one_downstream_package(missing):
+@pytest.mark.parametrize('missing,config', [
+    ('mmdet', 'segmentation/semantic_fpn_convmlp_s.py'),
+    ('mmseg', 'detection/retinanet_convmlp_s.py')])
+def test_works_with_only_one_downstream_package(missing, config,
+                                                config_path):
+    """mmconvmlp[det] or [seg] alone: it imports, registers where it can and
+    builds and runs that task's model."""
     code = textwrap.dedent(f"""
         import sys
         sys.modules[{missing!r}] = None  # as if not installed
+        import torch
         import mmconvmlp
+        from mmengine.config import Config
+        from mmconvmlp.complexity import build_untrained
         from mmconvmlp.registry import register_into_downstream
         print(register_into_downstream(mmconvmlp.ConvMLP))
+        model = build_untrained(Config.fromfile({config_path(config)!r}))
+        with torch.no_grad():
+            outs = model._forward(torch.randn(1, 3, 64, 64))
+        print(type(model).__name__, len(outs))
     """)
     out = subprocess.run([sys.executable, '-c', code], capture_output=True,
-                         text=True, check=True).stdout
+                         text=True)
+    assert out.returncode == 0, out.stderr[-3000:]
     present = {'mmdet', 'mmseg'} - {missing}
-    assert out.strip() == str(sorted(present))
+    lines = out.stdout.strip().splitlines()
+    assert lines[0] == str(sorted(present))
+    assert lines[1] in ('EncoderDecoder 1', 'RetinaNet 2')
 
 
 def test_config_with_scope_prefix_in_mmseg():

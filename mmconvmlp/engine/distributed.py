@@ -13,6 +13,7 @@ for ``--launcher pytorch``.
 import torch
 import torch.distributed as dist
 import torch.distributed.nn.functional as dist_fn
+from torch.nn.modules.batchnorm import _BatchNorm
 from mmengine.model import MMDistributedDataParallel
 
 from ..registry import MODEL_WRAPPERS
@@ -27,8 +28,10 @@ class CPUDistributedDataParallel(MMDistributedDataParallel):
 
     def __init__(self, module, device_ids=None, **kwargs):
         for layer in module.modules():
-            if type(layer) is torch.nn.SyncBatchNorm:
-                # Same parameters and buffers; only forward differs.
+            if (isinstance(layer, torch.nn.SyncBatchNorm)
+                    and not isinstance(layer, SyncBatchNorm)):
+                # torch's or mmengine's class: the same parameters and
+                # buffers; only forward differs.
                 layer.__class__ = SyncBatchNorm
         super().__init__(module=module, device_ids=None, **kwargs)
 
@@ -76,9 +79,13 @@ class SyncBatchNorm(torch.nn.SyncBatchNorm):
 
     def forward(self, x):
         """Normalise ``x`` (N, C, ...) with global batch statistics."""
-        if (x.device.type != 'cpu' or not self.training
-                or not dist.is_initialized() or dist.get_world_size() < 2):
+        if x.device.type != 'cpu':
             return super().forward(x)
+        if (not self.training or not dist.is_initialized()
+                or dist.get_world_size() < 2):
+            # one CPU process: plain BN (torch's SyncBatchNorm refuses
+            # CPU tensors whenever a process group exists)
+            return _BatchNorm.forward(self, x)
         self._check_input_dim(x)
         dims = [0] + list(range(2, x.dim()))
         channels = x.shape[1]

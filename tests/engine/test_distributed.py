@@ -23,8 +23,10 @@ def _worker(rank, port, x, weight, queue):
     part = x.chunk(2)[rank].clone().requires_grad_()
     out = bn(part)
     (out * weight.chunk(2)[rank]).sum().backward()
-    queue.put((rank, out.detach(), part.grad, bn.weight.grad,
-               bn.running_mean.clone(), bn.running_var.clone()))
+    # numpy copies travel by value: a tensor would be shared through a file
+    # descriptor that vanishes if this process exits before it is read
+    queue.put((rank, *(t.detach().numpy().copy() for t in (
+        out, part.grad, bn.weight.grad, bn.running_mean, bn.running_var))))
     dist.barrier()
     dist.destroy_process_group()
 
@@ -40,7 +42,9 @@ def test_sync_bn_equals_global_batch_norm():
              for r in range(2)]
     for p in procs:
         p.start()
-    results = sorted(queue.get(timeout=120) for _ in procs)
+    results = sorted((queue.get(timeout=120) for _ in procs),
+                     key=lambda r: r[0])
+    results = [(r[0], *map(torch.from_numpy, r[1:])) for r in results]
     for p in procs:
         p.join(timeout=60)
         assert p.exitcode == 0
@@ -66,3 +70,25 @@ def test_outside_distributed_it_is_plain_batch_norm():
     x = torch.randn(2, 3, 4, 4)
     sync, plain = SyncBatchNorm(3).train(), torch.nn.BatchNorm2d(3).train()
     torch.testing.assert_close(sync(x), plain(x))
+
+
+def test_cpu_ddp_wrapper_makes_sync_bn_work_on_cpu(tmp_path):
+    """The wrapper the tools use for CPU processes turns torch's SyncBN
+    (what norm_cfg=dict(type='SyncBN') builds) into ours; the registries
+    are left alone."""
+    from mmengine.registry import MODELS
+
+    from mmconvmlp.engine import CPUDistributedDataParallel
+    dist.init_process_group('gloo', init_method=f'file://{tmp_path}/pg',
+                            rank=0, world_size=1)
+    try:
+        model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3),
+                                    MODELS.build(dict(type='SyncBN',
+                                                      num_features=4)))
+        assert isinstance(model[1], torch.nn.SyncBatchNorm)
+        wrapped = CPUDistributedDataParallel(model)
+        assert type(wrapped.module[1]) is SyncBatchNorm
+        out = wrapped(torch.randn(2, 3, 8, 8))
+        assert out.shape == (2, 4, 6, 6)
+    finally:
+        dist.destroy_process_group()

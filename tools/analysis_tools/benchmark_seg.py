@@ -73,19 +73,19 @@ def main():
             rows.append(dict(model=model_name(spec), error=str(err)))
             continue
         jobs.append(dict(
-            name=model_name(config), source=config if '::' in config else (
+            name=model_name(config, checkpoint), source=config if '::' in config else (
                 'shipped' if not osp.isfile(config) else 'file'),
             config=path, checkpoint=checkpoint, batch=args.batch,
             device=args.device, repeats=args.repeats, warmup=args.warmup,
             images=args.images, dataset=args.dataset,
             reported_miou=reported_miou(path),
-            work_dir=osp.join(args.out_dir, 'eval', model_name(config))))
+            work_dir=osp.join(args.out_dir, 'eval', str(len(jobs)))))
     sizes = [tuple(map(int, s.lower().split('x'))) for s in args.sizes]
     results = {}
     for round_ in range(args.rounds):
         for (height, width) in sizes:
-            for job in jobs:
-                key = (job['name'], height, width)
+            for index, job in enumerate(jobs):
+                key = (index, height, width)
                 if key in results and results[key] is None:
                     continue  # failed in an earlier round
                 task = dict(job, height=height, width=width,
@@ -108,8 +108,8 @@ def main():
                       f'{1e3 * statistics.median(out["forward"]):.1f} ms',
                       flush=True)
     for (height, width) in sizes:
-        for job in jobs:
-            done = results.get((job['name'], height, width))
+        for index, job in enumerate(jobs):
+            done = results.get((index, height, width))
             if done:
                 rows += summarize(job['name'], job['source'],
                                   f'{height}x{width}', job, done)
