@@ -29,6 +29,10 @@ DEMO_DIR    := work_dirs/demo
 
 ## Build the built-in dataset, train RetinaNet-ConvMLP-S on it, evaluate, draw.
 demo: $(STAMP)
+	@echo "make demo: builds the built-in dataset (200 training, 50 validation images),"
+	@echo "  trains RetinaNet-ConvMLP-S from scratch on the CPU for 5 epochs (500 iterations"
+	@echo "  of 2 images at 160x160), evaluates it (COCO bbox mAP) and draws its predictions."
+	@echo "  About DEMO_MINUTES minutes on 2 cores (measured on an AVX2 machine); more on slower ones."
 	$(PYTHON) tools/dataset_converters/make_builtin.py data/builtin
 	$(PYTHON) tools/train.py $(DEMO_CONFIG) --work-dir $(DEMO_DIR) \
 		--cfg-options randomness.seed=0

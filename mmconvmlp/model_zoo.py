@@ -127,7 +127,8 @@ def main(argv=None):
             results = ', '.join(f'{k} {v}' for r in model['Results']
                                 for k, v in r['Metrics'].items())
             print(f'{model["Name"]}: {model["Config"]}; params '
-                  f'{model["Metadata"]["Parameters"]}; {results}')
+                  f'{model["Metadata"]["Parameters"]}, FLOPs '
+                  f'{model["Metadata"]["FLOPs"]}; {results}')
     elif argv[:1] == ['path'] and len(argv) == 2:
         shipped = osp.join(mim_root(), argv[1])  # tools/train.py, ...
         print(shipped if osp.isfile(shipped) else config_path(argv[1]))

@@ -5,9 +5,9 @@ from mmdet.testing import demo_mm_inputs
 
 from mmconvmlp import ConvMLP
 from mmconvmlp.benchmarking import max_rel_error
-from mmconvmlp.deploy import (OneDNNLinear, fold_layer_norm,
-                              optimize_for_inference)
-from mmconvmlp.ops import FusedWinogradConv2d, WinogradConv2d
+from mmconvmlp.deploy import optimize_for_inference
+from mmconvmlp.models.blocks import fold_layer_norm
+from mmconvmlp.ops import FusedWinogradConv2d, OneDNNLinear, WinogradConv2d
 
 
 def test_fold_layer_norm_is_exact():
@@ -23,11 +23,14 @@ def test_fold_layer_norm_is_exact():
                                atol=1e-5)
 
 
-@pytest.mark.parametrize('channels_last,winograd', [(True, True),
-                                                    (False, True),
-                                                    (True, False)])
-def test_backbone_same_outputs_fp32(model_pair, channels_last, winograd):
-    model, _ = model_pair('s', out_indices=(0, 1, 2, 3, 4))
+@pytest.mark.parametrize('channels_last,winograd,trained_winograd', [
+    (True, True, False), (False, True, False), (True, False, False),
+    (True, True, True), (True, False, True)])
+def test_backbone_same_outputs_fp32(model_pair, channels_last, winograd,
+                                    trained_winograd):
+    """Also for a backbone built with the opt-in training Winograd convs."""
+    model, _ = model_pair('s', out_indices=(0, 1, 2, 3, 4),
+                          winograd=trained_winograd)
     fast = optimize_for_inference(model, channels_last=channels_last,
                                   winograd=winograd)
     # odd size, large enough for the conv stage's Winograd path (64 tiles)
@@ -66,13 +69,17 @@ def test_backbone_convs_become_winograd_with_relu(model_pair):
     winograd = [m for m in fast.modules() if isinstance(m, FusedWinogradConv2d)]
     assert len(winograd) == 2 + 2  # ConvMLP-S has 2 conv-stage blocks
     assert all(m.relu for m in winograd)
-    assert isinstance(fast.tokenizer.block[3], FusedWinogradConv2d)
-    assert isinstance(fast.tokenizer.block[5], torch.nn.Identity)
-    assert type(fast.tokenizer.block[0]) is torch.nn.Conv2d  # stride 2
+    names = [type(m).__name__ for m in fast.tokenizer.block]
+    assert names == ['Conv2d', 'ReLU', 'FusedWinogradConv2d',  # stride 2
+                     'FusedWinogradConv2d']
+    assert fast.tokenizer.block[-1].max_pool
+    assert all(block[-1].proj_weight is not None
+               for block in fast.conv_stages.conv_blocks)
     plain = optimize_for_inference(model, winograd=False)
     assert not any(isinstance(m, (FusedWinogradConv2d, WinogradConv2d))
                    for m in plain.modules())
-    assert type(plain.tokenizer.block[3]) is torch.nn.Conv2d
+    assert [type(m).__name__ for m in plain.tokenizer.block] == [
+        'Conv2d', 'ReLU'] * 3 + ['MaxPool2d']
 
 
 def test_backbone_bf16_close(model_pair):

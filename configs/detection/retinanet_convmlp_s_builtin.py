@@ -1,5 +1,7 @@
 # RetinaNet-ConvMLP-S on the built-in dataset (mmconvmlp.datasets.builtin:
-# shapes pasted into photographs, 256x256), for `make demo` and the tests.
+# shapes pasted into photographs, 256x256, trained and tested at 160x160 so
+# that `make demo` fits in minutes on two CPU cores), for `make demo` and the
+# tests.
 # Only data, image size and schedule differ from retinanet_convmlp_s.py, plus
 # what an offline machine forces: the backbone starts from random weights,
 # since no ImageNet checkpoint can be downloaded, and so takes a larger,
@@ -8,8 +10,8 @@ _base_ = './retinanet_convmlp_s.py'
 
 data_root = 'data/builtin/'
 metainfo = dict(classes=('disc', 'square', 'triangle'))
-image_size = (256, 256)
-max_epochs = 6
+image_size = (160, 160)
+max_epochs = 5
 
 model = dict(backbone=dict(init_cfg=None), bbox_head=dict(num_classes=3))
 
@@ -55,7 +57,7 @@ param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0,
          end=100),
     dict(type='MultiStepLR', begin=0, end=max_epochs, by_epoch=True,
-         milestones=[max_epochs - 2], gamma=0.1)
+         milestones=[max_epochs - 1], gamma=0.1)
 ]
 default_hooks = dict(
     logger=dict(interval=20),

@@ -11,14 +11,22 @@ between the two layouts are :meth:`ConvMLPBlock.forward` and
 :meth:`ConvDownsample.forward` (around their convolutions) and
 :meth:`mmconvmlp.models.ConvMLP.forward` (into the first Conv-MLP stage and out
 of each returned map).
+
+Inference: each block owns its inference transforms, in a
+``switch_to_deploy()`` method (as mmpretrain's re-parameterisable blocks):
+folding its norms into the layers next to them, fusing ReLUs and projections
+into Winograd convolutions, fusing its MLPs' bias and GELU into the GEMMs.
+Afterwards the block is inference-only (its state dict changes).
 """
 import torch
-import torch.utils.checkpoint
 import torch.nn as nn
+import torch.utils.checkpoint
 from mmcv.cnn import build_norm_layer
 from mmcv.cnn.bricks import DropPath
 
-from ..ops import WinogradConv2d
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from ..ops import FusedWinogradConv2d, OneDNNLinear, WinogradConv2d
 
 
 def run_block(block, x, with_cp):
@@ -43,6 +51,71 @@ def _conv_norm_relu(in_channels, out_channels, kernel_size, stride, norm_cfg,
             nn.ReLU(inplace=True)]
 
 
+def fold_batch_norm(conv, norm):
+    """A plain ``nn.Conv2d`` computing ``norm(conv(x))`` of a BN in eval
+    mode (running statistics), or None if ``norm`` is no BatchNorm."""
+    if not isinstance(norm, _BatchNorm):
+        return None
+    fused = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size,
+                      conv.stride, conv.padding, conv.dilation, conv.groups,
+                      bias=True).to(conv.weight.device)
+    with torch.no_grad():
+        scale = norm.weight / torch.sqrt(norm.running_var + norm.eps)
+        fused.weight.copy_(conv.weight * scale.view(-1, 1, 1, 1))
+        bias = conv.bias if conv.bias is not None else torch.zeros_like(
+            norm.running_mean)
+        fused.bias.copy_((bias - norm.running_mean) * scale + norm.bias)
+    return fused
+
+
+def fold_layer_norm(norm, linear):
+    """Fold ``norm``'s affine transform into ``linear`` (which follows it).
+
+    Returns the affine-free LayerNorm to use in place of ``norm``;
+    ``linear`` is changed in place so that
+    ``linear(new_norm(x)) == old_linear(norm(x))``.
+    """
+    if not norm.elementwise_affine:
+        return norm
+    with torch.no_grad():
+        bias = linear.weight @ norm.bias
+        linear.weight.mul_(norm.weight[None, :])
+        if linear.bias is None:
+            linear.bias = nn.Parameter(bias)
+        else:
+            linear.bias.add_(bias)
+    return nn.LayerNorm(norm.normalized_shape, eps=norm.eps,
+                        elementwise_affine=False)
+
+
+def deploy_conv_unit(conv, norm, relu, winograd, projection=None,
+                     max_pool=None):
+    """The inference layers that replace one ``[conv, norm, ReLU]`` unit
+    (and, if given, the next unit ``projection`` = ``[1x1 conv, norm,
+    ReLU]`` or the ``max_pool`` that follows it).
+
+    The BN is folded into the conv. With ``winograd``, where the op supports
+    the conv, the conv becomes a :class:`~mmconvmlp.ops.FusedWinogradConv2d`
+    with the ReLU fused in, and with it the projection or the max pool where
+    the op can fuse them. Units with another norm stay as they are.
+    """
+    folded = fold_batch_norm(conv, norm)
+    rest_proj = deploy_conv_unit(*projection, False) if projection else []
+    rest_pool = [max_pool] if max_pool is not None else []
+    if folded is None:
+        return [conv, norm, relu] + rest_proj + rest_pool
+    if not (winograd and FusedWinogradConv2d.supports(folded)):
+        return [folded, relu] + rest_proj + rest_pool
+    proj = fold_batch_norm(*projection[:2]) if projection else None
+    if proj is not None and FusedWinogradConv2d.supports_projection(
+            folded, proj):
+        return [FusedWinogradConv2d(folded, relu=True, projection=proj)]
+    if max_pool is not None and FusedWinogradConv2d.supports_max_pool(
+            max_pool):
+        return [FusedWinogradConv2d(folded, relu=True, max_pool=True)]
+    return [FusedWinogradConv2d(folded, relu=True)] + rest_proj + rest_pool
+
+
 class ConvTokenizer(nn.Module):
     """Three 3x3 conv units and a max pool: the stride-4 stem of ConvMLP.
 
@@ -64,6 +137,7 @@ class ConvTokenizer(nn.Module):
             *_conv_norm_relu(hidden, hidden, 3, 1, norm_cfg, winograd),
             *_conv_norm_relu(hidden, embed_dims, 3, 1, norm_cfg, winograd),
             nn.MaxPool2d(kernel_size=3, stride=2, padding=1))
+        self.deploy = False
 
     def forward(self, x):
         """NCHW image -> NCHW map at stride 4.
@@ -72,9 +146,23 @@ class ConvTokenizer(nn.Module):
         checkpointed on its own, so the backward pass recomputes one
         full-resolution unit at a time.
         """
+        if self.deploy:
+            return self.block(x)
         for segment in (slice(0, 3), slice(3, 6), slice(6, 10)):
             x = run_block(self.block[segment], x, self.with_cp)
         return x
+
+    def switch_to_deploy(self, winograd=True):
+        """Fold the BNs into the convs; with ``winograd``, run the stride-1
+        convs as Winograd convs with their ReLU (and, for the last, the max
+        pool) fused in. Inference only afterwards."""
+        units = [list(self.block[i:i + 3]) for i in (0, 3, 6)]
+        layers = []
+        for i, unit in enumerate(units):
+            layers += deploy_conv_unit(
+                *unit, winograd, max_pool=self.block[9] if i == 2 else None)
+        self.block = nn.Sequential(*layers)
+        self.deploy = True
 
 
 class ConvStage(nn.Module):
@@ -111,6 +199,16 @@ class ConvStage(nn.Module):
             x = x + run_block(block, x, self.with_cp)
         return self.downsample(x)
 
+    def switch_to_deploy(self, winograd=True):
+        """Fold the BNs into the convs; with ``winograd``, run each block's
+        3x3 conv as a Winograd conv with its ReLU and the following 1x1
+        conv + ReLU fused in. Inference only afterwards."""
+        for i, block in enumerate(self.conv_blocks):
+            first, middle, last = (list(block[j:j + 3]) for j in (0, 3, 6))
+            self.conv_blocks[i] = nn.Sequential(
+                *deploy_conv_unit(*first, False),
+                *deploy_conv_unit(*middle, winograd, projection=last))
+
 
 class ChannelMLP(nn.Module):
     """Two linear layers with a GELU between them, over the last dimension."""
@@ -124,6 +222,13 @@ class ChannelMLP(nn.Module):
     def forward(self, x):
         """NHWC -> NHWC."""
         return self.fc2(self.act(self.fc1(x)))
+
+    def switch_to_deploy(self):
+        """Apply the biases and the GELU inside oneDNN's GEMMs
+        (:class:`~mmconvmlp.ops.OneDNNLinear`)."""
+        if type(self.act) is nn.GELU and self.act.approximate == 'none':
+            self.fc1, self.act = OneDNNLinear(self.fc1, 'gelu'), nn.Identity()
+            self.fc2 = OneDNNLinear(self.fc2)
 
 
 class ConvMLPBlock(nn.Module):
@@ -157,6 +262,15 @@ class ConvMLPBlock(nn.Module):
         x = self.connect(self.connect_norm(x).permute(0, 3, 1, 2))
         x = x.permute(0, 2, 3, 1)
         return x + self.drop_path(self.channel_mlp2(self.norm2(x)))
+
+    def switch_to_deploy(self):
+        """Fold the affine part of the LayerNorms before the MLPs into their
+        first linear layers and fuse the MLPs (see
+        :meth:`ChannelMLP.switch_to_deploy`)."""
+        self.norm1 = fold_layer_norm(self.norm1, self.channel_mlp1.fc1)
+        self.norm2 = fold_layer_norm(self.norm2, self.channel_mlp2.fc1)
+        self.channel_mlp1.switch_to_deploy()
+        self.channel_mlp2.switch_to_deploy()
 
 
 class ConvDownsample(nn.Module):
@@ -204,3 +318,8 @@ class ConvMLPStage(nn.Module):
         for block in self.blocks:
             x = run_block(block, x, self.with_cp)
         return self.downsample_mlp(x)
+
+    def switch_to_deploy(self):
+        """Switch every block (see :meth:`ConvMLPBlock.switch_to_deploy`)."""
+        for block in self.blocks:
+            block.switch_to_deploy()
