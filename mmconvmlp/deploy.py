@@ -27,6 +27,7 @@ outputs faster. It orchestrates; the backbone's blocks own their transforms
 """
 import copy
 import functools
+import warnings
 
 import torch
 import torch.nn as nn
@@ -64,6 +65,12 @@ def _autocast_outputs(forward, device_type):
     return wrapped
 
 
+def _native_bf16():
+    """Whether oneDNN runs bfloat16 natively on this CPU."""
+    check = getattr(torch.ops.mkldnn, '_is_mkldnn_bf16_supported', None)
+    return bool(check is not None and check())
+
+
 def _to_float(out):
     if isinstance(out, torch.Tensor):
         return out.float() if out.is_floating_point() else out
@@ -86,7 +93,8 @@ def optimize_for_inference(model, bf16=False, compile=False,
             segmentor containing one.
         bf16 (bool): run backbone, neck and heads under bfloat16 autocast
             (outputs in float32). Faster on CPUs with AVX-512 BF16 / AMX and
-            on GPUs; not bit-exact.
+            on GPUs, several times slower on CPUs without them (a warning
+            says so); not bit-exact.
         compile (bool): ``torch.compile`` the forwards of backbone, neck and
             heads (the first call of each input shape compiles).
         channels_last (bool): use the channels-last memory format.
@@ -115,6 +123,12 @@ def optimize_for_inference(model, bf16=False, compile=False,
         if channels_last:
             head.to(memory_format=torch.channels_last)
     device_type = next(model.parameters()).device.type
+    if bf16 and device_type == 'cpu' and not _native_bf16():
+        warnings.warn(
+            'optimize_for_inference(bf16=True): this CPU has no native '
+            'bfloat16 arithmetic (AVX-512 BF16 / AMX), so oneDNN emulates it '
+            'and the model runs several times slower than in float32 '
+            '(docs/benchmarks.md); use bf16=False here')
     for part in ([model] if isinstance(model, ConvMLP) else
                  [getattr(model, 'backbone', None), *heads]):
         if part is None:

@@ -16,6 +16,8 @@ to pay, ``torch.compile`` or ``torch.jit`` tracing, no compiled op). The
 op's results differ from a direct convolution's by float rounding only
 (relative error about 1e-5; the tests bound it).
 """
+import importlib
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -23,7 +25,7 @@ from torch.autograd.function import once_differentiable
 from torch.nn.modules.utils import _pair
 
 try:
-    from . import _winograd
+    _winograd = importlib.import_module('mmconvmlp.ops._winograd')
 except ImportError as err:  # not built (non-x86 machine, no compiler, ...)
     _winograd, _IMPORT_ERROR = None, err
 
