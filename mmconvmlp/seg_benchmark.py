@@ -309,6 +309,12 @@ def pareto_front(points):
     return front
 
 
+def short_name(name):
+    """A plot label: the model name without mmseg's schedule suffix
+    (``fpn_r50_4xb4-160k_ade20k-512x512`` -> ``fpn_r50``)."""
+    return re.sub(r'_\d+xb\d+-.*$', '', name)
+
+
 def plot(rows, out_dir, title):
     """``benchmark_seg_pareto.png`` (latency against reported mIoU, the
     Pareto front drawn, per size) and ``benchmark_seg_cost.png`` (latency
@@ -332,10 +338,9 @@ def plot(rows, out_dir, title):
         ax.plot(*zip(*front), '--', color=sc.get_facecolor()[0], lw=1,
                 drawstyle='steps-post')
         for r in pts:
-            ax.annotate(r['model'], (r['latency_ms'], r['reported_miou']),
-                        fontsize=6)
-    ax.set_xscale('log')
-    ax.set_xlabel('latency, ms (measured, log scale)')
+            ax.annotate(short_name(r['model']),
+                        (r['latency_ms'], r['reported_miou']), fontsize=7)
+    ax.set_xlabel('latency, ms (measured)')
     ax.set_ylabel('mIoU (reported by metafiles)')
     ax.set_title(f'{title}\n(dashed: Pareto front)', fontsize=8)
     ax.legend(fontsize=7, title='input H×W', title_fontsize=7)
@@ -352,7 +357,8 @@ def plot(rows, out_dir, title):
             ax.scatter([r[key] for r in pts], [r['latency_ms'] for r in pts],
                        label=size)
             for r in pts:
-                ax.annotate(r['model'], (r[key], r['latency_ms']), fontsize=6)
+                ax.annotate(short_name(r['model']), (r[key], r['latency_ms']),
+                            fontsize=7)
         ax.set_xlabel(label)
         ax.set_ylabel('latency, ms (measured)')
         ax.legend(fontsize=7, title='input H×W', title_fontsize=7)

@@ -10,11 +10,13 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _run_tool(script, *args, cwd, check=True, timeout=600):
-    """Run ``tools/<script>`` in a fresh interpreter; return the result."""
+    """Run ``tools/<script>`` in a fresh interpreter (umask 022, as a
+    user's shell has it); return the result."""
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS='2')
     proc = subprocess.run(
         [sys.executable, str(REPO / 'tools' / script), *map(str, args)],
-        cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout,
+        umask=0o022)
     if check and proc.returncode != 0:
         raise AssertionError(f'{script} failed ({proc.returncode}):\n'
                              f'{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}')

@@ -21,6 +21,9 @@ def test_train_resume_test_demo(run_tool, builtin_workspace, config_path, tmp_pa
     run_tool('train.py', cfg, '--work-dir', work, '--cfg-options', *FAST,
              cwd=ws)
     assert (work / 'epoch_2.pth').is_file()
+    # written atomically, yet with a plain write's mode under umask 022
+    for name in ('epoch_2.pth', 'last_checkpoint'):
+        assert oct((work / name).stat().st_mode & 0o777) == '0o644', name
     ckpt = load_file(str(work / 'epoch_2.pth'))
     assert ckpt['meta']['epoch'] == 2
     assert ckpt['meta']['dataset_meta']['classes'] == ('disc', 'square',
