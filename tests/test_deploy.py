@@ -174,3 +174,17 @@ def test_semantic_fpn_same_masks():
     assert max_rel_error([logits], [logits_ref]) < 1e-4
     agree = (out.pred_sem_seg.data == ref.pred_sem_seg.data).float().mean()
     assert agree > 0.999
+
+
+def test_switch_to_deploy_twice_changes_nothing(model_pair):
+    model, _ = model_pair('s')
+    model.switch_to_deploy()
+    x = torch.randn(1, 3, 161, 197)
+    with torch.no_grad():
+        once = model(x)
+        layers = [type(m) for m in model.modules()]
+        model.switch_to_deploy()
+        assert [type(m) for m in model.modules()] == layers
+        assert len(model._forward_pre_hooks) == 1
+        for a, b in zip(once, model(x)):
+            assert torch.equal(a, b)

@@ -23,7 +23,6 @@ import torch.nn as nn
 import torch.utils.checkpoint
 from mmcv.cnn import build_norm_layer
 from mmcv.cnn.bricks import DropPath
-
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..ops import FusedWinogradConv2d, OneDNNLinear, WinogradConv2d
@@ -155,7 +154,10 @@ class ConvTokenizer(nn.Module):
     def switch_to_deploy(self, winograd=True):
         """Fold the BNs into the convs; with ``winograd``, run the stride-1
         convs as Winograd convs with their ReLU (and, for the last, the max
-        pool) fused in. Inference only afterwards."""
+        pool) fused in. Inference only afterwards; a second call does
+        nothing."""
+        if self.deploy:
+            return
         units = [list(self.block[i:i + 3]) for i in (0, 3, 6)]
         layers = []
         for i, unit in enumerate(units):
@@ -192,6 +194,7 @@ class ConvStage(nn.Module):
             for _ in range(num_blocks))
         self.downsample = nn.Conv2d(
             in_channels, out_channels, kernel_size=3, stride=2, padding=1)
+        self.deploy = False
 
     def forward(self, x):
         """NCHW map -> NCHW map at half the resolution."""
@@ -202,7 +205,11 @@ class ConvStage(nn.Module):
     def switch_to_deploy(self, winograd=True):
         """Fold the BNs into the convs; with ``winograd``, run each block's
         3x3 conv as a Winograd conv with its ReLU and the following 1x1
-        conv + ReLU fused in. Inference only afterwards."""
+        conv + ReLU fused in. Inference only afterwards; a second call does
+        nothing."""
+        if self.deploy:
+            return
+        self.deploy = True
         for i, block in enumerate(self.conv_blocks):
             first, middle, last = (list(block[j:j + 3]) for j in (0, 3, 6))
             self.conv_blocks[i] = nn.Sequential(

@@ -278,7 +278,7 @@ class ConvMLP(BaseModule):
         self.conv_stages.switch_to_deploy(winograd)
         for stage in self.stages:
             stage.switch_to_deploy()
-        if channels_last:
+        if channels_last and self.out_memory_format != torch.channels_last:
             self.to(memory_format=torch.channels_last)
             self.register_forward_pre_hook(_to_channels_last)
             self.out_memory_format = torch.channels_last

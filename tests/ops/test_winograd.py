@@ -1,5 +1,9 @@
 """The Winograd F(4x4, 3x3) convolution against F.conv2d."""
+import os
 import platform
+import subprocess
+import sys
+import textwrap
 
 import pytest
 import torch
@@ -8,7 +12,8 @@ from torch import nn
 
 from mmconvmlp.benchmarking import max_rel_error
 from mmconvmlp.ops import (FusedWinogradConv2d, WinogradConv2d,
-                           takes_winograd, winograd_available)
+                           takes_winograd, winograd_available,
+                           winograd_status)
 from mmconvmlp.ops.winograd import transform_weight
 
 needs_op = pytest.mark.skipif(not winograd_available(),
@@ -18,7 +23,32 @@ needs_op = pytest.mark.skipif(not winograd_available(),
 @pytest.mark.skipif(platform.machine().lower() not in ('x86_64', 'amd64'),
                     reason='the op is built on x86-64 only')
 def test_op_is_built_on_x86():
-    assert winograd_available()
+    from mmconvmlp.ops import winograd
+    assert winograd._winograd is not None, winograd_status()
+
+
+def test_op_unused_on_a_cpu_without_its_instructions():
+    """A CPU without AVX2/FMA (simulated: PyTorch told to use no vector
+    extensions) never runs the op; its modules compute F.conv2d."""
+    code = textwrap.dedent("""
+        import torch
+        import torch.nn.functional as F
+        from mmconvmlp.ops import (WinogradConv2d, takes_winograd,
+                                   winograd_available, winograd_status)
+        conv = WinogradConv2d(16, 16)
+        x = torch.randn(1, 16, 64, 64)
+        print(winograd_available(), takes_winograd(x))
+        print(torch.equal(conv(x), F.conv2d(x, conv.weight, conv.bias,
+                                            padding=1)))
+        print(winograd_status())
+    """)
+    out = subprocess.run([sys.executable, '-c', code], check=True,
+                         capture_output=True, text=True,
+                         env=dict(os.environ, ATEN_CPU_CAPABILITY='default'))
+    lines = out.stdout.splitlines()
+    assert lines[:2] == ['False False', 'True']
+    assert 'lacks the AVX2/FMA instructions' in lines[2] or (
+        'not built' in lines[2])
 
 
 @needs_op

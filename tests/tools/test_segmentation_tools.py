@@ -1,4 +1,6 @@
-"""train.py, --resume and test.py on segmentation; the benchmark tool."""
+"""train.py, --resume and test.py on segmentation; the benchmark tools."""
+import csv
+import re
 import subprocess
 import sys
 
@@ -29,35 +31,42 @@ def test_train_resume_test(run_tool, builtin_workspace, config_path, tmp_path):
     out = run_tool('test.py', cfg, work / 'iter_6.pth', '--work-dir',
                    tmp_path / 'test', '--out', tmp_path / 'pred',
                    '--cfg-options', *NO_WORKERS, cwd=ws)
-    assert 'mIoU:' in out.stdout + out.stderr
+    log = out.stdout + out.stderr
+    assert 'mIoU:' in log
     assert len(list((tmp_path / 'pred').glob('*.png'))) == 4
+    miou = float(re.search(r'mIoU: ([0-9.]+)', log).group(1))
 
-    # the benchmark reports mIoU through the normal test loop
-    bench = run_tool('analysis_tools/benchmark_seg.py', '--models',
-                     'ConvMLP-S', '--sizes', '64x64', '--repeats', '1',
-                     '--out-dir', tmp_path / 'bench', '--eval-config', cfg,
-                     '--eval-checkpoint', work / 'iter_6.pth', cwd=ws)
-    assert f'mIoU of {work / "iter_6.pth"}:' in bench.stdout
+    # the benchmark reports the same mIoU through the normal test loop
+    run_tool('analysis_tools/benchmark_seg.py', f'{cfg}:{work / "iter_6.pth"}',
+             '--dataset', '--sizes', '64x64', '--repeats', '1', '--warmup',
+             '0', '--rounds', '1', '--out-dir', tmp_path / 'bench', cwd=ws)
+    rows = list(csv.DictReader(open(tmp_path / 'bench' / 'benchmark_seg.csv')))
+    assert [r['mode'] for r in rows] == ['forward', 'pipeline']
+    assert all(float(r['miou']) == pytest.approx(miou, abs=0.01) for r in rows)
 
 
 @pytest.mark.slow
-def test_benchmark_tool_covers_every_model(repo_root, tmp_path):
-    cmd = [sys.executable, str(repo_root / 'tools/analysis_tools/benchmark_seg.py'),
-           '--out-dir', str(tmp_path), '--sizes', '64x96', '--repeats', '1']
-    out = subprocess.run(cmd, cwd=repo_root, capture_output=True, text=True,
-                         check=True, timeout=900).stdout
-    table = (tmp_path / 'benchmark_seg.md').read_text()
-    for model in ('ConvMLP-S', 'ConvMLP-M', 'ConvMLP-L', 'ResNet-50 (mmseg)'):
-        rows = [r for r in table.splitlines() if r.startswith(f'| {model} |')]
-        assert len(rows) == 2  # backbone and whole model
-        for row in rows:
-            cells = [c.strip() for c in row.strip('|').split('|')]
-            latency, fps, flops, params = (float(cells[i]) for i in
-                                           (3, 4, 6, 7))
-            assert latency > 0 and fps > 0 and flops > 0 and params > 0
-    assert 'paper mIoU (not measured)' in table
-    assert (tmp_path / 'benchmark_seg.png').stat().st_size > 0
-    assert 'ConvMLP-S' in out
+def test_benchmark_default_comparison(repo_root, tmp_path):
+    """Without configs: ConvMLP-S/M/L and mmseg's Semantic FPN peers."""
+    cmd = [sys.executable,
+           str(repo_root / 'tools/analysis_tools/benchmark_seg.py'),
+           '--out-dir', str(tmp_path), '--sizes', '64x96', '--repeats', '1',
+           '--warmup', '0', '--rounds', '1']
+    subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True,
+                   check=True, timeout=900)
+    rows = list(csv.DictReader(open(tmp_path / 'benchmark_seg.csv')))
+    reported = {r['model']: float(r['reported_miou']) for r in rows}
+    assert reported == {
+        'semantic_fpn_convmlp_s': 35.8, 'semantic_fpn_convmlp_m': 38.6,
+        'semantic_fpn_convmlp_l': 40.0,
+        'fpn_r50_4xb4-160k_ade20k-512x512': 37.49,
+        'fpn_r101_4xb4-160k_ade20k-512x512': 39.35,
+        'twins_pcpvt-s_fpn_fpnhead_8xb4-80k_ade20k-512x512': 43.26,
+        'twins_svt-s_fpn_fpnhead_8xb4-80k_ade20k-512x512': 44.47}
+    for row in rows:
+        for key in ('latency_ms', 'fps', 'whole_gflops', 'backbone_gflops',
+                    'heads_gflops', 'whole_mparams'):
+            assert float(row[key]) > 0, (row['model'], key)
 
 
 @pytest.mark.slow
@@ -69,9 +78,10 @@ def test_backbone_benchmark_tool_prints_every_path(repo_root):
     out = subprocess.run(cmd, cwd=repo_root, capture_output=True, text=True,
                          check=True, timeout=900).stdout
     for path in ('straightforward (reference)', 'default module',
-                 'optimized fp32, direct convs', 'optimized fp32',
-                 'optimized bf16', 'mmdet ResNet-50',
-                 'fwd+bwd, default module',
+                 'winograd=True module', 'optimized fp32, direct convs',
+                 'optimized fp32', 'optimized bf16', 'mmdet ResNet-50',
+                 'fwd+bwd, default module (direct convs)',
+                 'fwd+bwd, winograd=True module',
                  'peak memory, live tensors, with with_cp (MiB)',
                  'peak memory, process (RSS growth), with with_cp (MiB)',
                  'RetinaNet-ConvMLP-S', 'Semantic FPN-ConvMLP-S'):
