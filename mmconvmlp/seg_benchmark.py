@@ -23,7 +23,8 @@ import statistics
 
 import torch
 
-from .benchmarking import markdown_table, measure_peak_memory, measure_times
+from .benchmarking import (markdown_table, measure_peak_memory, measure_times,
+                           run_isolated)
 
 #: The default comparison: ConvMLP against Semantic FPN peers of mmseg's
 #: model zoo (with their ADE20K mIoU in mmseg's metafiles).
@@ -158,9 +159,8 @@ def _evaluate(cfg, checkpoint, work_dir):
 
 def check_data_root(cfg):
     """A :class:`BenchmarkError` if the test dataset's folder is missing."""
-    dataset = cfg.test_dataloader.dataset
-    root = dataset.get('data_root') or ''
-    if not osp.isdir(root or '.'):
+    root = cfg.test_dataloader.dataset.get('data_root') or '.'
+    if not osp.isdir(root):
         raise BenchmarkError(f'data root {root} of {cfg.filename} (the test '
                              'dataset) does not exist')
 
@@ -221,6 +221,73 @@ def measure_model(job):
     return result
 
 
+def make_jobs(specs, options):
+    """One job per ``CONFIG[:CHECKPOINT]`` spec (see :func:`measure_model`),
+    with ``options`` (the tool's arguments: batch, device, repeats, warmup,
+    images, dataset, out_dir). Returns (jobs, rows of the specs that cannot
+    be measured, each with its one-line error)."""
+    jobs, rows = [], []
+    for spec in specs:
+        try:
+            config, checkpoint = parse_spec(spec)
+            path = locate_config(config)
+            if checkpoint and not osp.isfile(checkpoint):
+                raise BenchmarkError(f'checkpoint {checkpoint} not found')
+        except BenchmarkError as err:
+            print(f'[benchmark_seg] skipped {spec}: {err}', flush=True)
+            rows.append(dict(model=model_name(spec), error=str(err)))
+            continue
+        source = (config if '::' in config else
+                  'file' if osp.isfile(config) else 'shipped')
+        jobs.append(dict(
+            {k: options[k] for k in ('batch', 'device', 'repeats', 'warmup',
+                                     'images', 'dataset')},
+            name=model_name(config, checkpoint), source=source, config=path,
+            checkpoint=checkpoint, reported_miou=reported_miou(path),
+            work_dir=osp.join(options['out_dir'], 'eval', str(len(jobs)))))
+    return jobs, rows
+
+
+def measure_in_turns(jobs, sizes, rounds):
+    """Measure every job at every (H, W) of ``sizes``, each in a fresh
+    process, ``rounds`` times in turns (FLOPs and mIoU in the first round
+    only); print a progress line per measurement. A job that fails gets a
+    row with its one-line error and is not measured again; the others go
+    on. Returns the rows (see :func:`summarize`)."""
+    results, rows = {}, []
+    for round_ in range(rounds):
+        for height, width in sizes:
+            for index, job in enumerate(jobs):
+                key = (index, height, width)
+                if key in results and results[key] is None:
+                    continue  # failed in an earlier round
+                task = dict(job, height=height, width=width,
+                            complexity=round_ == 0,
+                            evaluate=(round_ == 0 and job['dataset']
+                                      and bool(job['checkpoint'])))
+                try:
+                    out = run_isolated(measure_model, task)
+                except RuntimeError as err:
+                    message = str(err).split('failed: ', 1)[-1]
+                    print(f'[benchmark_seg] {job["name"]} {height}x{width}: '
+                          f'error: {message}', flush=True)
+                    results[key] = None
+                    rows.append(dict(model=job['name'], source=job['source'],
+                                     size=f'{height}x{width}', error=message))
+                    continue
+                results.setdefault(key, []).append(out)
+                print(f'[benchmark_seg] round {round_ + 1}/{rounds} '
+                      f'{job["name"]} {height}x{width}: forward '
+                      f'{1e3 * statistics.median(out["forward"]):.1f} ms',
+                      flush=True)
+    for height, width in sizes:
+        for index, job in enumerate(jobs):
+            if results.get((index, height, width)):
+                rows += summarize(job, f'{height}x{width}',
+                                  results[(index, height, width)])
+    return rows
+
+
 def environment(device):
     """Where the figures were measured."""
     import platform
@@ -231,11 +298,12 @@ def environment(device):
                 threads=torch.get_num_threads(), cpu_count=os.cpu_count())
 
 
-def summarize(name, source, size, job, results):
-    """Rows (forward, and pipeline if timed) from one model's rounds."""
+def summarize(job, size, results):
+    """Rows (forward, and pipeline if timed) from one model's rounds at
+    one size (``'HxW'``)."""
     first = results[0]
     stats = first.get('complexity') or {}
-    base = dict(model=name, source=source, size=size,
+    base = dict(model=job['name'], source=job['source'], size=size,
                 peak_mib=max(r['peak_mib'] for r in results),
                 miou=first.get('miou'), reported_miou=job['reported_miou'],
                 checkpoint=job['checkpoint'])

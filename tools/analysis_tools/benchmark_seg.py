@@ -20,16 +20,11 @@ import argparse
 import json
 import os
 import os.path as osp
-import statistics
 
 import torch
 
-from mmconvmlp.benchmarking import run_isolated
-from mmconvmlp.seg_benchmark import (DEFAULT_MODELS, BenchmarkError,
-                                     environment, locate_config, measure_model,
-                                     model_name, parse_spec, plot,
-                                     reported_miou, summarize, table,
-                                     write_csv)
+from mmconvmlp.seg_benchmark import (DEFAULT_MODELS, environment, make_jobs,
+                                     measure_in_turns, plot, table, write_csv)
 
 
 def parse_args():
@@ -61,58 +56,9 @@ def main():
     args = parse_args()
     if args.images and not osp.isdir(args.images):
         raise SystemExit(f'--images {args.images}: no such folder')
-    jobs, rows = [], []
-    for spec in args.models:
-        try:
-            config, checkpoint = parse_spec(spec)
-            path = locate_config(config)
-            if checkpoint and not osp.isfile(checkpoint):
-                raise BenchmarkError(f'checkpoint {checkpoint} not found')
-        except BenchmarkError as err:
-            print(f'[benchmark_seg] skipped {spec}: {err}', flush=True)
-            rows.append(dict(model=model_name(spec), error=str(err)))
-            continue
-        jobs.append(dict(
-            name=model_name(config, checkpoint), source=config if '::' in config else (
-                'shipped' if not osp.isfile(config) else 'file'),
-            config=path, checkpoint=checkpoint, batch=args.batch,
-            device=args.device, repeats=args.repeats, warmup=args.warmup,
-            images=args.images, dataset=args.dataset,
-            reported_miou=reported_miou(path),
-            work_dir=osp.join(args.out_dir, 'eval', str(len(jobs)))))
+    jobs, rows = make_jobs(args.models, vars(args))
     sizes = [tuple(map(int, s.lower().split('x'))) for s in args.sizes]
-    results = {}
-    for round_ in range(args.rounds):
-        for (height, width) in sizes:
-            for index, job in enumerate(jobs):
-                key = (index, height, width)
-                if key in results and results[key] is None:
-                    continue  # failed in an earlier round
-                task = dict(job, height=height, width=width,
-                            complexity=round_ == 0,
-                            evaluate=round_ == 0 and bool(job['checkpoint'])
-                            and args.dataset)
-                try:
-                    out = run_isolated(measure_model, task)
-                except RuntimeError as err:
-                    message = str(err).split('failed: ', 1)[-1]
-                    print(f'[benchmark_seg] {job["name"]} {height}x{width}: '
-                          f'error: {message}', flush=True)
-                    results[key] = None
-                    rows.append(dict(model=job['name'], source=job['source'],
-                                     size=f'{height}x{width}', error=message))
-                    continue
-                results.setdefault(key, []).append(out)
-                print(f'[benchmark_seg] round {round_ + 1}/{args.rounds} '
-                      f'{job["name"]} {height}x{width}: forward '
-                      f'{1e3 * statistics.median(out["forward"]):.1f} ms',
-                      flush=True)
-    for (height, width) in sizes:
-        for index, job in enumerate(jobs):
-            done = results.get((index, height, width))
-            if done:
-                rows += summarize(job['name'], job['source'],
-                                  f'{height}x{width}', job, done)
+    rows += measure_in_turns(jobs, sizes, args.rounds)
     env = environment(args.device)
     title = (f'Semantic segmentation on {env["hardware"]}, {env["threads"]} '
              f'threads, torch {env["torch"]}, batch {args.batch}, fp32')
