@@ -7,23 +7,12 @@ visualizer; segmentation configs draw the label map with mmseg's.
 """
 import argparse
 
-import mmcv
+import numpy as np
 from mmengine.config import Config
 
 import mmconvmlp  # noqa: F401  (registers ConvMLP)
 from mmconvmlp.engine import install_checkpoint_io
-
-
-def read_image(path):
-    """The image as a 3-channel BGR array (grey and RGBA files converted),
-    or an error that names the file."""
-    try:
-        image = mmcv.imread(path)
-    except Exception as err:
-        raise ValueError(f'cannot read image {path}: {err}') from None
-    if image is None or image.size == 0:
-        raise ValueError(f'cannot read image {path}: empty or not an image')
-    return image
+from mmconvmlp.visualization import load_image
 
 
 def main():
@@ -39,7 +28,8 @@ def main():
 
     install_checkpoint_io()  # mmengine checkpoints load on torch >= 2.6
     cfg = Config.fromfile(args.config)
-    image = read_image(args.image)
+    rgb = load_image(args.image)  # grey and RGBA files: 3 channels
+    image = np.ascontiguousarray(rgb[..., ::-1])  # BGR, as the models read
     if cfg.default_scope == 'mmseg':
         from mmseg.apis import inference_model, init_model
         from mmseg.registry import VISUALIZERS
@@ -54,7 +44,7 @@ def main():
         extra = dict(pred_score_thr=args.score_thr)
     visualizer = VISUALIZERS.build(model.cfg.visualizer)
     visualizer.dataset_meta = model.dataset_meta
-    visualizer.add_datasample('result', mmcv.bgr2rgb(image),
+    visualizer.add_datasample('result', rgb,
                               data_sample=result,
                               draw_gt=False, show=False, out_file=args.out,
                               **extra)
