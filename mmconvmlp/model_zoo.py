@@ -106,17 +106,6 @@ def load_model_index():
     return models
 
 
-def reported_results(config):
-    """The results the metafiles report for a config (by path or name):
-    ``{metric: value}``, empty when the index has none."""
-    stem = osp.splitext(osp.basename(config))[0]
-    for model in load_model_index():
-        if osp.splitext(osp.basename(model['Config']))[0] == stem:
-            return {k: v for result in model.get('Results', [])
-                    for k, v in result['Metrics'].items()}
-    return {}
-
-
 def main(argv=None):
     """``python -m mmconvmlp.model_zoo list|models|path NAME``."""
     argv = sys.argv[1:] if argv is None else argv
