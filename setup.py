@@ -124,8 +124,9 @@ def winograd_extension():
 
 
 extension = winograd_extension()
-extras = {name: read_requirements(name) for name in ('det', 'seg', 'tests')}
-extras['all'] = extras['det'] + extras['seg']
+extras = {name: read_requirements(name)
+          for name in ('det', 'seg', 'deploy', 'tests')}
+extras['all'] = extras['det'] + extras['seg'] + extras['deploy']
 
 setup(
     name='mmconvmlp',

@@ -15,7 +15,7 @@ from mmengine.registry import MODELS as MMENGINE_MODELS
 from mmengine.registry import Registry
 
 MODELS = Registry('model', parent=MMENGINE_MODELS, scope='mmconvmlp',
-                  locations=['mmconvmlp.models'])
+                  locations=['mmconvmlp.models', 'mmconvmlp.deploy.runtime'])
 #: :class:`~mmconvmlp.engine.ExactResumeHook` and
 #: :class:`~mmconvmlp.engine.RandomStateHook`
 HOOKS = Registry('hook', parent=MMENGINE_HOOKS, scope='mmconvmlp',

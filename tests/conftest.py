@@ -27,7 +27,7 @@ def _perturb_norm_stats(model, seed=0):
     return model
 
 
-@pytest.fixture
+@pytest.fixture(scope='session')
 def perturb_norm_stats():
     """The function that randomises a model's BatchNorm stats in place."""
     return _perturb_norm_stats

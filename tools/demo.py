@@ -1,9 +1,12 @@
 """Draw a model's predictions on one image.
 
     python tools/demo.py IMAGE CONFIG CHECKPOINT --out result.png
+    python tools/demo.py IMAGE CONFIG MODEL.onnx --backend onnxruntime
 
 Detection configs draw boxes (and masks for Mask R-CNN) with mmdet's
-visualizer; segmentation configs draw the label map with mmseg's.
+visualizer; segmentation configs draw the label map with mmseg's. With
+``--backend onnxruntime|openvino`` a file exported by
+tools/deployment/export_onnx.py predicts in that runtime.
 """
 import argparse
 
@@ -19,7 +22,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('image')
     parser.add_argument('config')
-    parser.add_argument('checkpoint')
+    parser.add_argument('checkpoint', help='checkpoint, or the .onnx file '
+                        'with --backend onnxruntime|openvino')
+    parser.add_argument('--backend', default='pytorch',
+                        choices=['pytorch', 'onnxruntime', 'openvino'])
     parser.add_argument('--out', default='result.png')
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--score-thr', type=float, default=0.3,
@@ -30,16 +36,24 @@ def main():
     cfg = Config.fromfile(args.config)
     rgb = load_image(args.image)  # grey and RGBA files: 3 channels
     image = np.ascontiguousarray(rgb[..., ::-1])  # BGR, as the models read
+    runtime = None
+    if args.backend != 'pytorch':
+        from mmconvmlp.deploy import build_runtime_model
+        runtime = build_runtime_model(args.checkpoint, args.backend,
+                                      model_cfg=cfg.model)
+        runtime.cfg = cfg  # the inference APIs read the test pipeline here
     if cfg.default_scope == 'mmseg':
         from mmseg.apis import inference_model, init_model
         from mmseg.registry import VISUALIZERS
-        model = init_model(cfg, args.checkpoint, device=args.device)
+        model = runtime or init_model(cfg, args.checkpoint,
+                                      device=args.device)
         result = inference_model(model, image)
         extra = {}
     else:
         from mmdet.apis import inference_detector, init_detector
         from mmdet.registry import VISUALIZERS
-        model = init_detector(cfg, args.checkpoint, device=args.device)
+        model = runtime or init_detector(cfg, args.checkpoint,
+                                         device=args.device)
         result = inference_detector(model, image)
         extra = dict(pred_score_thr=args.score_thr)
     visualizer = VISUALIZERS.build(model.cfg.visualizer)

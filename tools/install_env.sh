@@ -29,9 +29,10 @@ if ! "$VENV/bin/python" -c 'from mmcv.ops import nms, roi_align' 2>/dev/null; th
     "$VENV/bin/python" -c 'from mmcv.ops import nms, roi_align' \
         || { echo "[install_env] mmcv was installed without its compiled ops" >&2; exit 1; }
 fi
-# Everything: mmconvmlp[all,tests] (det, seg and the test tools).
+# Everything: mmconvmlp[all,tests] (det, seg, deploy and the test tools).
 $pip install -q -r requirements/runtime.txt -r requirements/det.txt \
-    -r requirements/seg.txt -r requirements/tests.txt
+    -r requirements/seg.txt -r requirements/deploy.txt \
+    -r requirements/tests.txt
 # --no-build-isolation: setup.py must see torch to build the optional op.
 $pip install -q --no-build-isolation --no-deps -e .
 echo "[install_env] Winograd op: $("$VENV/bin/python" -c \

@@ -49,7 +49,13 @@ def test_parser():
     """Argument parser of ``tools/test.py`` (mmdet's flags)."""
     parser = argparse.ArgumentParser(description='Test (and evaluate) a model')
     _common_args(parser)
-    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('checkpoint', help='checkpoint file (with --backend '
+                        'onnxruntime|openvino: the exported .onnx file)')
+    parser.add_argument(
+        '--backend', default='pytorch',
+        choices=['pytorch', 'onnxruntime', 'openvino'],
+        help='run the PyTorch model, or a file exported by '
+        'tools/deployment/export_onnx.py in ONNX Runtime or OpenVINO')
     parser.add_argument('--out', help='detection: dump predictions to this '
                         '.pkl file; segmentation: write predicted label maps '
                         'to this directory')
@@ -206,7 +212,11 @@ def configure_test(cfg, args):
     """Apply ``tools/test.py``'s own flags to ``cfg``."""
     if not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'checkpoint file not found: {args.checkpoint}')
-    cfg.load_from = args.checkpoint
+    backend = getattr(args, 'backend', 'pytorch')
+    if backend == 'pytorch':
+        cfg.load_from = args.checkpoint
+    else:
+        use_runtime_model(cfg, args.checkpoint, backend)
     if args.show or args.show_dir:
         _enable_visualization(cfg, args)
     if args.out and cfg.default_scope == 'mmseg':
@@ -214,6 +224,23 @@ def configure_test(cfg, args):
         cfg.test_evaluator['keep_results'] = True
     elif args.out and not args.out.endswith(('.pkl', '.pickle')):
         raise ValueError(f'--out must be a .pkl file, got {args.out}')
+    return cfg
+
+
+def use_runtime_model(cfg, onnx_file, backend):
+    """Make ``cfg.model`` the runtime model of an exported file
+    (:mod:`mmconvmlp.deploy.runtime`), keeping the config's model settings
+    (preprocessing, ``test_cfg``) for its pre- and post-processing."""
+    if not onnx_file.endswith('.onnx'):
+        raise ValueError(f'--backend {backend} runs an exported .onnx file '
+                         f'(tools/deployment/export_onnx.py), got '
+                         f'{onnx_file}')
+    kind = ('RuntimeSegmentor' if cfg.get('default_scope') == 'mmseg'
+            else 'RuntimeDetector')
+    cfg.model = dict(type=f'mmconvmlp.{kind}',
+                     onnx_file=osp.abspath(onnx_file), backend=backend,
+                     model_cfg=cfg.model.to_dict())
+    cfg.load_from = None
     return cfg
 
 

@@ -33,8 +33,8 @@ import torch
 import torch.nn as nn
 from mmcv.cnn import fuse_conv_bn
 
-from .models import ConvMLP
-from .ops import FusedWinogradConv2d
+from ..models import ConvMLP
+from ..ops import FusedWinogradConv2d
 
 #: Submodules of detectors / segmentors besides the backbone whose forward
 #: is the heavy part.

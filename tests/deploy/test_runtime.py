@@ -1,0 +1,219 @@
+"""Exported models in ONNX Runtime and OpenVINO against PyTorch.
+
+One dynamic file per model (RetinaNet, Mask R-CNN, Semantic FPN; ConvMLP-S,
+random weights with non-trivial BN statistics), run at two odd sizes:
+raw outputs within 1e-4 relative, the same detections, >= 99.9% of mask and
+label pixels equal.
+"""
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.structures import InstanceData
+
+from mmconvmlp.benchmarking import max_rel_error
+from mmconvmlp.deploy import build_runtime_model, export_onnx, read_metadata
+from mmconvmlp.deploy.onnx_export import FlatOutputs
+from mmconvmlp.registry import build_model
+
+pytest.importorskip('onnxruntime')
+
+CONFIGS = {
+    'retinanet': 'detection/retinanet_convmlp_s_builtin.py',
+    'mask_rcnn': 'detection/mask_rcnn_convmlp_s_builtin.py',
+    'semantic_fpn': 'segmentation/semantic_fpn_convmlp_s_builtin.py',
+}
+SIZES = [(161, 227), (222, 135)]
+BACKENDS = ['onnxruntime',
+            pytest.param('openvino', marks=pytest.mark.skipif(
+                __import__('importlib').util.find_spec('openvino') is None,
+                reason='openvino not installed'))]
+
+
+def _random_model(cfg, perturb_norm_stats):
+    """The model with its initial weights, BN statistics randomised and the
+    heads' conv weights scaled up, so that scores spread and detections
+    exist (the RoI head's fully connected layers keep their init: scaled,
+    its softmax saturates, and equal scores leave the order to rounding)."""
+    torch.manual_seed(0)
+    model = build_model(cfg)
+    model.init_weights()
+    perturb_norm_stats(model)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if 'head' in name and param.dim() == 4:
+                param.normal_(0, 0.05)
+    return model.eval()
+
+
+@pytest.fixture(scope='module')
+def exported(tmp_path_factory, config_path, perturb_norm_stats):
+    """name -> (config, PyTorch model, dynamic ONNX file)"""
+    cache, root = {}, tmp_path_factory.mktemp('onnx')
+
+    def get(name):
+        if name not in cache:
+            cfg = Config.fromfile(config_path(CONFIGS[name]))
+            model = _random_model(cfg, perturb_norm_stats)
+            out = str(root / f'{name}.onnx')
+            export_onnx(model, cfg, out, shape=(160, 192), dynamic=True,
+                        classes=['disc', 'square', 'triangle'])
+            cache[name] = cfg, model, out
+        return cache[name]
+
+    return get
+
+
+def _samples(name, shape, batch=1):
+    """Data samples with the metadata the test pipeline would give an image
+    of ``shape`` resized by 1.25."""
+    h, w = shape
+    meta = dict(img_shape=(h, w), ori_shape=(round(h / 1.25),
+                                             round(w / 1.25)),
+                pad_shape=(h, w), scale_factor=(1.25, 1.25),
+                padding_size=[0, 0, 0, 0], batch_input_shape=(h, w))
+    if name == 'semantic_fpn':
+        from mmseg.structures import SegDataSample
+        return [SegDataSample(metainfo=meta) for _ in range(batch)]
+    from mmdet.structures import DetDataSample
+    return [DetDataSample(metainfo=meta) for _ in range(batch)]
+
+
+def _flat(groups):
+    return [t for g in groups for t in (g if isinstance(g, list) else [g])]
+
+
+@pytest.mark.parametrize('backend', BACKENDS)
+@pytest.mark.parametrize('name', list(CONFIGS))
+def test_raw_outputs_match_pytorch(exported, name, backend):
+    cfg, model, onnx_file = exported(name)
+    runtime = build_runtime_model(onnx_file, backend)
+    flat = FlatOutputs(model)
+    torch.manual_seed(1)
+    for shape in SIZES:
+        x = torch.randn(1, 3, *shape)
+        with torch.no_grad():
+            refs, outs = flat(x), _flat(runtime(x, mode='tensor'))
+        assert [o.shape for o in outs] == [r.shape for r in refs]
+        for out, ref in zip(outs, refs):
+            assert max_rel_error([out], [ref]) < 1e-4
+    if name == 'retinanet':  # a batch of two, too
+        x = torch.randn(2, 3, *SIZES[0])
+        with torch.no_grad():
+            assert max_rel_error(_flat(runtime(x, mode='tensor')),
+                                 flat(x)) < 1e-4
+
+
+def _assert_same_detections(pred: InstanceData, ref: InstanceData):
+    """Each reference detection has one predicted twin: same label, score
+    and box within 1e-4 (relative; boxes to the image's scale) and a mask
+    with >= 99.9% of its pixels equal. Twins are paired in score order, so
+    detections whose scores differ by rounding may swap places."""
+    assert len(ref) > 0, 'the test needs detections to compare'
+    assert len(pred) == len(ref)
+    scale = float(ref.bboxes.abs().max())
+    free = torch.ones(len(pred), dtype=torch.bool)
+    for i in range(len(ref)):
+        close = (free & (pred.labels == ref.labels[i])
+                 & ((pred.scores - ref.scores[i]).abs()
+                    <= 1e-4 * ref.scores[i] + 1e-6)
+                 & ((pred.bboxes - ref.bboxes[i]).abs().amax(1)
+                    <= 1e-4 * scale))
+        assert close.any(), (f'no twin for detection {i}: label '
+                             f'{int(ref.labels[i])}, score '
+                             f'{float(ref.scores[i]):.6f}, box '
+                             f'{ref.bboxes[i].tolist()}')
+        j = int(close.nonzero()[0])
+        free[j] = False
+        if 'masks' in ref:
+            equal = (pred.masks[j] == ref.masks[i]).float().mean()
+            assert equal >= 0.999
+
+
+@pytest.mark.parametrize('backend', BACKENDS)
+@pytest.mark.parametrize('name', list(CONFIGS))
+def test_same_predictions(exported, name, backend):
+    cfg, model, onnx_file = exported(name)
+    runtime = build_runtime_model(onnx_file, backend)
+    torch.manual_seed(1)
+    for shape in SIZES:
+        x = torch.randn(1, 3, *shape)
+        with torch.no_grad():
+            refs = model.predict(x, _samples(name, shape))
+            preds = runtime.predict(x, _samples(name, shape))
+        for pred, ref in zip(preds, refs):
+            assert type(pred) is type(ref)
+            if name == 'semantic_fpn':
+                ref_map = ref.pred_sem_seg.data
+                assert pred.pred_sem_seg.data.shape == ref_map.shape
+                assert ref_map.unique().numel() > 1
+                equal = (pred.pred_sem_seg.data == ref_map).float().mean()
+                assert equal >= 0.999
+            else:
+                _assert_same_detections(pred.pred_instances,
+                                        ref.pred_instances)
+
+
+def test_metadata_describes_the_model(exported):
+    cfg, _, onnx_file = exported('retinanet')
+    meta = read_metadata(onnx_file)
+    assert meta['task'] == 'detection'
+    assert meta['classes'] == ['disc', 'square', 'triangle']
+    pre = meta['preprocessing']
+    assert pre['mean'] == list(cfg.model.data_preprocessor.mean)
+    assert pre['std'] == list(cfg.model.data_preprocessor.std)
+    assert pre['bgr_to_rgb'] is True
+    assert pre['pad_size_divisor'] == 32
+    assert meta['output_groups'] == [['cls_scores', 5], ['bbox_preds', 5]]
+    assert meta['input_shape'] == [-1, 3, -1, -1]
+    assert Config.fromstring(meta['config'], '.py').model.bbox_head.type == (
+        'RetinaHead')
+
+
+def test_mask_rcnn_roi_head_runs_in_pytorch_from_its_file(exported, tmp_path):
+    import shutil
+    _, _, onnx_file = exported('mask_rcnn')
+    meta = read_metadata(onnx_file)
+    assert meta['roi_head_file'] == 'mask_rcnn.roi_head.pth'
+    moved = tmp_path / 'alone.onnx'
+    shutil.copy(onnx_file, moved)  # without its RoI-head weights
+    with pytest.raises(FileNotFoundError, match='mask_rcnn.roi_head.pth'):
+        build_runtime_model(str(moved))
+
+
+def test_segmentor_is_exported_with_a_dynamic_upsample(exported, monkeypatch,
+                                                       tmp_path):
+    """mmseg's Upsample freezes the traced size; the export replaces it."""
+    from mmconvmlp.deploy import onnx_export
+    cfg, model, onnx_file = exported('semantic_fpn')
+    x = torch.randn(1, 3, *SIZES[0])
+    with torch.no_grad():
+        ref = model(x, mode='tensor')
+        good = build_runtime_model(onnx_file)(x, mode='tensor')[0]
+    assert max_rel_error([good], [ref]) < 1e-4
+    monkeypatch.setattr(onnx_export, 'make_dynamic_safe', lambda m: 0)
+    frozen = str(tmp_path / 'frozen.onnx')
+    export_onnx(model, cfg, frozen, shape=(160, 192), dynamic=True)
+    try:
+        with torch.no_grad():
+            bad = build_runtime_model(frozen)(x, mode='tensor')[0]
+    except Exception:  # the runtime refuses the frozen shapes outright
+        return
+    assert bad.shape != ref.shape or max_rel_error([bad], [ref]) > 1e-3
+
+
+def test_bad_files_are_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match='missing.onnx'):
+        build_runtime_model(str(tmp_path / 'missing.onnx'))
+    import onnx
+    from onnx import TensorProto, helper
+    graph = helper.make_graph(
+        [helper.make_node('Identity', ['x'], ['y'])], 'g',
+        [helper.make_tensor_value_info('x', TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info('y', TensorProto.FLOAT, [1])])
+    foreign = str(tmp_path / 'foreign.onnx')
+    onnx.save(helper.make_model(graph), foreign)
+    with pytest.raises(ValueError, match='not exported by mmconvmlp'):
+        build_runtime_model(foreign)
+    with pytest.raises(ValueError, match="backend 'tensorrt'"):
+        from mmconvmlp.deploy import build_backend
+        build_backend(foreign, 'tensorrt')
