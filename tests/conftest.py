@@ -63,3 +63,65 @@ def builtin_workspace(tmp_path_factory):
 def config_path():
     """Absolute path of a config under configs/."""
     return lambda rel: str(REPO / 'configs' / rel)
+
+
+@pytest.fixture(scope='session')
+def spread_model():
+    """``spread_model(cfg)``: the config's detector or segmentor with
+    random weights whose outputs spread (see below), in eval mode."""
+    from mmconvmlp.registry import build_model
+
+    def build(cfg):
+        """Initial weights, BN statistics randomised and the heads' conv
+        weights scaled up, so that scores spread and detections exist (the
+        RoI head's fully connected layers keep their init: scaled, its
+        softmax saturates, and equal scores leave the order to rounding)."""
+        torch.manual_seed(0)
+        model = build_model(cfg)
+        model.init_weights()
+        _perturb_norm_stats(model)
+        with torch.no_grad():
+            for name, param in model.named_parameters():
+                if 'head' in name and param.dim() == 4:
+                    param.normal_(0, 0.05)
+        return model.eval()
+
+    return build
+
+
+def _assert_same_detections(pred, ref):
+    """Each reference detection has one predicted twin: same label, score
+    and box within 1e-4 (relative; boxes to the image's scale) and, if
+    there are masks, >= 99.9% of the mask's pixels equal. Twins are paired
+    in score order, so detections whose scores differ by rounding may swap
+    places. ``pred`` and ``ref``: InstanceData or dicts of tensors/arrays."""
+    def get(d, key):
+        value = d[key]
+        return value if isinstance(value, torch.Tensor) else torch.as_tensor(
+            value)
+    labels, scores, boxes = (get(ref, k) for k in ('labels', 'scores',
+                                                   'bboxes'))
+    p_labels, p_scores, p_boxes = (get(pred, k) for k in ('labels', 'scores',
+                                                          'bboxes'))
+    assert len(labels) > 0, 'the test needs detections to compare'
+    assert len(p_labels) == len(labels)
+    scale = float(boxes.abs().max())
+    free = torch.ones(len(p_labels), dtype=torch.bool)
+    for i in range(len(labels)):
+        close = (free & (p_labels == labels[i])
+                 & ((p_scores - scores[i]).abs() <= 1e-4 * scores[i] + 1e-6)
+                 & ((p_boxes - boxes[i]).abs().amax(1) <= 1e-4 * scale))
+        assert close.any(), (f'no twin for detection {i}: label '
+                             f'{int(labels[i])}, score {float(scores[i]):.6f}'
+                             f', box {boxes[i].tolist()}')
+        j = int(close.nonzero()[0])
+        free[j] = False
+        if 'masks' in ref and isinstance(ref['masks'], torch.Tensor):
+            equal = (pred['masks'][j] == ref['masks'][i]).float().mean()
+            assert equal >= 0.999
+
+
+@pytest.fixture(scope='session')
+def assert_same_detections():
+    """The check that two sets of detections are the same (see above)."""
+    return _assert_same_detections

@@ -126,30 +126,35 @@ def preprocessing_metadata(preprocessor_cfg):
     )
 
 
-def dataset_classes(cfg, checkpoint_meta=None):
-    """The class names: from the checkpoint's ``dataset_meta``, else the
-    config's test dataset (its ``metainfo`` or its class's ``METAINFO``)."""
+def dataset_meta(cfg, checkpoint_meta=None):
+    """Class names and, where known, palette: from the checkpoint's
+    ``dataset_meta``, else the config's test dataset (its ``metainfo`` or
+    its class's ``METAINFO``)."""
     meta = (checkpoint_meta or {}).get('dataset_meta') or {}
-    if meta.get('classes'):
-        return list(meta['classes'])
-    dataset = (cfg.get('test_dataloader') or {}).get('dataset') or {}
-    while 'dataset' in dataset:  # wrappers (RepeatDataset, ...)
-        dataset = dataset['dataset']
-    if (dataset.get('metainfo') or {}).get('classes'):
-        return list(dataset['metainfo']['classes'])
-    from mmengine.registry import DATASETS
-    try:
-        dataset_cls = DATASETS.get(dataset.get('type', ''))
-    except KeyError:
-        dataset_cls = None
-    info = getattr(dataset_cls, 'METAINFO', None) or {}
-    return list(info.get('classes', []))
+    if not meta.get('classes'):
+        dataset = (cfg.get('test_dataloader') or {}).get('dataset') or {}
+        while 'dataset' in dataset:  # wrappers (RepeatDataset, ...)
+            dataset = dataset['dataset']
+        meta = dict(dataset.get('metainfo') or {})
+        if not meta.get('classes'):
+            from mmengine.registry import DATASETS
+            try:
+                dataset_cls = DATASETS.get(dataset.get('type', ''))
+            except KeyError:
+                dataset_cls = None
+            meta = dict(getattr(dataset_cls, 'METAINFO', None) or {})
+    out = dict(classes=[str(c) for c in meta.get('classes') or []])
+    if meta.get('palette'):
+        out['palette'] = [[int(v) for v in color]
+                          for color in meta['palette']]
+    return out
 
 
 def load_model(cfg, checkpoint):
     """Build ``cfg.model`` and load ``checkpoint`` into it (through the
     safe loader; mmengine checkpoints or official ones, whose class names
-    move to ``dataset_meta``). Returns ``(model, classes)``.
+    move to ``dataset_meta``). Returns ``(model, dataset_meta)`` (see
+    :func:`dataset_meta`).
 
     Raises:
         KeyError: the checkpoint's weights do not fit the config's model,
@@ -172,13 +177,12 @@ def load_model(cfg, checkpoint):
             f'{path} does not fit the model of the config: '
             f'{len(missing)} weights missing (first: {missing[:3]}), '
             f'{len(unexpected)} unexpected (first: {unexpected[:3]})')
-    classes = dataset_classes(cfg, ckpt.get('meta') if isinstance(
-        ckpt, dict) else None)
-    return model.eval(), classes
+    return model.eval(), dataset_meta(
+        cfg, ckpt.get('meta') if isinstance(ckpt, dict) else None)
 
 
 def export_onnx(model, cfg, out_file, shape=(800, 1216), batch=1,
-                dynamic=False, classes=None):
+                dynamic=False, classes=None, palette=None):
     """Export ``model`` (a detector or segmentor built from ``cfg``, with
     its weights) to ``out_file``.
 
@@ -191,6 +195,7 @@ def export_onnx(model, cfg, out_file, shape=(800, 1216), batch=1,
         batch (int): batch size of the example input.
         dynamic (bool): make batch, height and width dynamic.
         classes (list[str]): class names stored in the metadata.
+        palette (list[list[int]]): their colours (segmentation), stored.
 
     Returns:
         dict: the metadata written (see :func:`read_metadata`).
@@ -228,6 +233,7 @@ def export_onnx(model, cfg, out_file, shape=(800, 1216), batch=1,
         preprocessing=preprocessing_metadata(
             cfg.model.get('data_preprocessor')),
         classes=list(classes or []),
+        palette=list(palette or []),
         input_shape=[batch if not dynamic else -1, 3,
                      *(shape if not dynamic else (-1, -1))],
         config=cfg.pretty_text,
@@ -247,7 +253,8 @@ def export_onnx(model, cfg, out_file, shape=(800, 1216), batch=1,
 
 def read_metadata(onnx_file):
     """The metadata :func:`export_onnx` stored in ``onnx_file``: task,
-    default_scope, output_groups, preprocessing, classes, input_shape,
+    default_scope, output_groups, preprocessing, classes, palette,
+    input_shape,
     config (text) and, for two-stage detectors, roi_head_file."""
     import onnx
     if not osp.isfile(onnx_file):

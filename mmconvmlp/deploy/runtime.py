@@ -106,7 +106,7 @@ class _RuntimeModel(BaseModel):
     task = None
 
     def __init__(self, onnx_file, backend='onnxruntime', model_cfg=None,
-                 threads=None, init_cfg=None):
+                 threads=None, data_preprocessor=None, init_cfg=None):
         from mmengine.registry import init_default_scope
 
         from ..registry import build_model
@@ -119,8 +119,9 @@ class _RuntimeModel(BaseModel):
         if model_cfg is not None:
             cfg.model = model_cfg
         init_default_scope(cfg.default_scope)
-        super().__init__(data_preprocessor=cfg.model.data_preprocessor,
-                         init_cfg=init_cfg)
+        super().__init__(
+            data_preprocessor=data_preprocessor or cfg.model.data_preprocessor,
+            init_cfg=init_cfg)
         # the PyTorch model only post-processes: drop its heavy parts
         torch_model = build_model(cfg).eval()
         torch_model.backbone = nn.Identity()
@@ -131,6 +132,8 @@ class _RuntimeModel(BaseModel):
         self.backend_name = backend
         self.backend = build_backend(onnx_file, backend, threads)
         self.dataset_meta = dict(classes=tuple(self.metadata['classes']))
+        if self.metadata.get('palette'):
+            self.dataset_meta['palette'] = self.metadata['palette']
 
     def run_graph(self, inputs):
         """Run the graph on a preprocessed batch; the outputs, grouped as
@@ -171,13 +174,15 @@ class RuntimeDetector(_RuntimeModel):
             post-processing (``test_cfg``) apply; by default the one stored
             in the file.
         threads (int, optional): runtime threads (default: torch's).
+        data_preprocessor (dict, optional): overrides the model config's
+            (mmengine's Runner passes a config's top-level one).
     """
 
     task = 'detection'
 
     def __init__(self, onnx_file, backend='onnxruntime', model_cfg=None,
-                 threads=None, init_cfg=None):
-        super().__init__(onnx_file, backend, model_cfg, threads, init_cfg)
+                 threads=None, **kwargs):
+        super().__init__(onnx_file, backend, model_cfg, threads, **kwargs)
         self.two_stage = 'roi_head_file' in self.metadata
         if self.two_stage:
             from ..checkpoint import load_file
@@ -214,8 +219,8 @@ class RuntimeSegmentor(_RuntimeModel):
     task = 'segmentation'
 
     def __init__(self, onnx_file, backend='onnxruntime', model_cfg=None,
-                 threads=None, init_cfg=None):
-        super().__init__(onnx_file, backend, model_cfg, threads, init_cfg)
+                 threads=None, **kwargs):
+        super().__init__(onnx_file, backend, model_cfg, threads, **kwargs)
         mode = self.torch_model.test_cfg.get('mode', 'whole')
         if mode != 'whole':
             raise NotImplementedError(

@@ -8,12 +8,10 @@ label pixels equal.
 import pytest
 import torch
 from mmengine.config import Config
-from mmengine.structures import InstanceData
 
 from mmconvmlp.benchmarking import max_rel_error
 from mmconvmlp.deploy import build_runtime_model, export_onnx, read_metadata
 from mmconvmlp.deploy.onnx_export import FlatOutputs
-from mmconvmlp.registry import build_model
 
 pytest.importorskip('onnxruntime')
 
@@ -29,31 +27,15 @@ BACKENDS = ['onnxruntime',
                 reason='openvino not installed'))]
 
 
-def _random_model(cfg, perturb_norm_stats):
-    """The model with its initial weights, BN statistics randomised and the
-    heads' conv weights scaled up, so that scores spread and detections
-    exist (the RoI head's fully connected layers keep their init: scaled,
-    its softmax saturates, and equal scores leave the order to rounding)."""
-    torch.manual_seed(0)
-    model = build_model(cfg)
-    model.init_weights()
-    perturb_norm_stats(model)
-    with torch.no_grad():
-        for name, param in model.named_parameters():
-            if 'head' in name and param.dim() == 4:
-                param.normal_(0, 0.05)
-    return model.eval()
-
-
 @pytest.fixture(scope='module')
-def exported(tmp_path_factory, config_path, perturb_norm_stats):
+def exported(tmp_path_factory, config_path, spread_model):
     """name -> (config, PyTorch model, dynamic ONNX file)"""
     cache, root = {}, tmp_path_factory.mktemp('onnx')
 
     def get(name):
         if name not in cache:
             cfg = Config.fromfile(config_path(CONFIGS[name]))
-            model = _random_model(cfg, perturb_norm_stats)
+            model = spread_model(cfg)
             out = str(root / f'{name}.onnx')
             export_onnx(model, cfg, out, shape=(160, 192), dynamic=True,
                         classes=['disc', 'square', 'triangle'])
@@ -103,35 +85,9 @@ def test_raw_outputs_match_pytorch(exported, name, backend):
                                  flat(x)) < 1e-4
 
 
-def _assert_same_detections(pred: InstanceData, ref: InstanceData):
-    """Each reference detection has one predicted twin: same label, score
-    and box within 1e-4 (relative; boxes to the image's scale) and a mask
-    with >= 99.9% of its pixels equal. Twins are paired in score order, so
-    detections whose scores differ by rounding may swap places."""
-    assert len(ref) > 0, 'the test needs detections to compare'
-    assert len(pred) == len(ref)
-    scale = float(ref.bboxes.abs().max())
-    free = torch.ones(len(pred), dtype=torch.bool)
-    for i in range(len(ref)):
-        close = (free & (pred.labels == ref.labels[i])
-                 & ((pred.scores - ref.scores[i]).abs()
-                    <= 1e-4 * ref.scores[i] + 1e-6)
-                 & ((pred.bboxes - ref.bboxes[i]).abs().amax(1)
-                    <= 1e-4 * scale))
-        assert close.any(), (f'no twin for detection {i}: label '
-                             f'{int(ref.labels[i])}, score '
-                             f'{float(ref.scores[i]):.6f}, box '
-                             f'{ref.bboxes[i].tolist()}')
-        j = int(close.nonzero()[0])
-        free[j] = False
-        if 'masks' in ref:
-            equal = (pred.masks[j] == ref.masks[i]).float().mean()
-            assert equal >= 0.999
-
-
 @pytest.mark.parametrize('backend', BACKENDS)
 @pytest.mark.parametrize('name', list(CONFIGS))
-def test_same_predictions(exported, name, backend):
+def test_same_predictions(exported, name, backend, assert_same_detections):
     cfg, model, onnx_file = exported(name)
     runtime = build_runtime_model(onnx_file, backend)
     torch.manual_seed(1)
@@ -149,7 +105,7 @@ def test_same_predictions(exported, name, backend):
                 equal = (pred.pred_sem_seg.data == ref_map).float().mean()
                 assert equal >= 0.999
             else:
-                _assert_same_detections(pred.pred_instances,
+                assert_same_detections(pred.pred_instances,
                                         ref.pred_instances)
 
 

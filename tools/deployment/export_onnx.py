@@ -39,14 +39,14 @@ def main():
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
-    model, classes = load_model(cfg, args.checkpoint)
+    model, dataset_meta = load_model(cfg, args.checkpoint)
     meta = export_onnx(model, cfg, args.out, shape=tuple(args.shape),
                        batch=args.batch, dynamic=args.dynamic,
-                       classes=classes)
+                       **dataset_meta)
     outputs = ', '.join(f'{name} x{count}' if count else name
                         for name, count in meta['output_groups'])
     print(f'wrote {args.out}: input {meta["input_shape"]} (-1: dynamic), '
-          f'outputs {outputs}, {len(classes)} classes')
+          f'outputs {outputs}, {len(meta["classes"])} classes')
     if 'roi_head_file' in meta:
         print(f'the RoI head runs in PyTorch: its weights are in '
               f'{meta["roi_head_file"]} beside it')
