@@ -33,6 +33,11 @@ fi
 $pip install -q -r requirements/runtime.txt -r requirements/det.txt \
     -r requirements/seg.txt -r requirements/deploy.txt \
     -r requirements/tests.txt
+# mmdeploy 1.3.1 for the test of the mmdeploy route (README, "mmdeploy"):
+# without its pins (protobuf<=3.20.2 would break onnx), with the modules it
+# imports.
+$pip install -q --no-deps 'mmdeploy==1.3.1'
+$pip install -q aenum multiprocess prettytable terminaltables
 # --no-build-isolation: setup.py must see torch to build the optional op.
 $pip install -q --no-build-isolation --no-deps -e .
 echo "[install_env] Winograd op: $("$VENV/bin/python" -c \
