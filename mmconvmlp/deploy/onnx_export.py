@@ -111,6 +111,50 @@ def make_dynamic_safe(model):
     return replaced
 
 
+def trace_to_onnx(module, example, out_file, output_names, dynamic=False):
+    """Trace ``module`` (one NCHW tensor in, a flat tuple of tensors out)
+    into ``out_file`` with the TorchScript exporter; with ``dynamic``, batch,
+    height and width of the input and every output are dynamic."""
+    axes = None
+    if dynamic:
+        axes = {'inputs': {0: 'batch', 2: 'height', 3: 'width'}}
+        axes.update({n: {0: 'batch', 2: f'{n}_h', 3: f'{n}_w'}
+                     for n in output_names})
+    with warnings.catch_warnings(), torch.no_grad():
+        # the tracer's notes on shape-dependent Python code: mmdet's and
+        # mmseg's heads take the shapes they warn about from the tensors
+        warnings.simplefilter('ignore', torch.jit.TracerWarning)
+        torch.onnx.export(module, (example, ), out_file, dynamo=False,
+                          input_names=['inputs'], output_names=output_names,
+                          dynamic_axes=axes, opset_version=OPSET)
+
+
+def export_backbone(backbone, out_file, shape=(224, 224), dynamic=False):
+    """Export a ConvMLP backbone (NCHW image in, its feature maps out) to
+    ``out_file``, checked by ONNX's checker; for benchmarks and users who
+    deploy the backbone alone."""
+    import copy
+
+    import onnx
+    backbone = copy.deepcopy(backbone).cpu().eval()
+    x = torch.randn(1, 3, *shape)
+    with torch.no_grad():
+        count = len(backbone(x))
+    trace_to_onnx(_TupleOutputs(backbone), x, out_file,
+                  [f'feats.{i}' for i in range(count)], dynamic)
+    onnx.checker.check_model(out_file, full_check=True)
+
+
+class _TupleOutputs(nn.Module):
+
+    def __init__(self, module):
+        super().__init__()
+        self.module = module
+
+    def forward(self, inputs):
+        return tuple(self.module(inputs))
+
+
 def preprocessing_metadata(preprocessor_cfg):
     """The preprocessing a runtime must apply, from the config's
     ``model.data_preprocessor``."""
@@ -211,18 +255,7 @@ def export_onnx(model, cfg, out_file, shape=(800, 1216), batch=1,
         groups = wrapper.output_groups(x)
     names = [f'{name}.{i}' if count else name for name, count in groups
              for i in range(max(count, 1))]
-    axes = None
-    if dynamic:
-        axes = {'inputs': {0: 'batch', 2: 'height', 3: 'width'}}
-        axes.update({n: {0: 'batch', 2: f'{n}_h', 3: f'{n}_w'}
-                     for n in names})
-    with warnings.catch_warnings(), torch.no_grad():
-        # the tracer's notes on shape-dependent Python code: mmdet's and
-        # mmseg's heads take the shapes they warn about from the tensors
-        warnings.simplefilter('ignore', torch.jit.TracerWarning)
-        torch.onnx.export(wrapper, (x, ), out_file, dynamo=False,
-                          input_names=['inputs'], output_names=names,
-                          dynamic_axes=axes, opset_version=OPSET)
+    trace_to_onnx(wrapper, x, out_file, names, dynamic)
     proto = onnx.load(out_file)
     onnx.checker.check_model(proto, full_check=True)
     metadata = dict(

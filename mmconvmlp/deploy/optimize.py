@@ -53,6 +53,43 @@ def use_winograd(model):
     return model
 
 
+class ContiguousInput(nn.Module):
+    """Hand ``module`` a contiguous (NCHW) feature map: mmcv's ``RoIAlign``
+    kernels read their input as NCHW whatever its memory format, so a
+    channels-last map gives wrong RoI features. Other attributes (such as
+    ``output_size``, which mmdet's RoI extractors read) are the module's."""
+
+    def __init__(self, module):
+        super().__init__()
+        self.module = module
+
+    def __getattr__(self, name):
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            return getattr(self._modules['module'], name)
+
+    def forward(self, input, *args, **kwargs):
+        return self.module(input.contiguous(), *args, **kwargs)
+
+
+def guard_layout_sensitive_ops(model):
+    """Wrap, in place, every op of ``model`` that reads its input as NCHW
+    regardless of its memory format (mmcv's ``RoIAlign`` / ``RoIPool``) in
+    :class:`ContiguousInput`. Returns the number wrapped."""
+    try:
+        from mmcv.ops import RoIAlign, RoIPool
+    except ImportError:
+        return 0
+    wrapped = 0
+    for module in list(model.modules()):
+        for name, child in module.named_children():
+            if isinstance(child, (RoIAlign, RoIPool)):
+                setattr(module, name, ContiguousInput(child))
+                wrapped += 1
+    return wrapped
+
+
 def _autocast_outputs(forward, device_type):
     """Wrap ``forward`` to run under bf16 autocast and return float32."""
 
@@ -122,6 +159,7 @@ def optimize_for_inference(model, bf16=False, compile=False,
             use_winograd(head)
         if channels_last:
             head.to(memory_format=torch.channels_last)
+            guard_layout_sensitive_ops(head)
     device_type = next(model.parameters()).device.type
     if bf16 and device_type == 'cpu' and not _native_bf16():
         warnings.warn(

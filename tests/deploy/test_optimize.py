@@ -157,6 +157,22 @@ def test_retinanet_same_detections():
         assert gap <= 1e-4 * box.abs().max() + 1e-3
 
 
+def test_mask_rcnn_same_detections_and_masks(spread_model, config_path,
+                                             assert_same_detections):
+    """RoIAlign reads NCHW whatever the layout: it must get NCHW maps."""
+    from mmengine.config import Config
+    from mmengine.model import revert_sync_batchnorm
+    cfg = Config.fromfile(config_path('detection/mask_rcnn_convmlp_s.py'))
+    cfg.model.backbone.init_cfg = None
+    model = revert_sync_batchnorm(spread_model(cfg))
+    fast = optimize_for_inference(model)
+    packed = demo_mm_inputs(1, image_shapes=(3, 192, 256), num_items=[1])
+    with torch.no_grad():
+        ref = model.test_step(packed)[0].pred_instances
+        out = fast.test_step(packed)[0].pred_instances
+    assert_same_detections(out, ref)
+
+
 def test_semantic_fpn_same_masks():
     from mmengine.model import revert_sync_batchnorm
     from mmseg.structures import SegDataSample

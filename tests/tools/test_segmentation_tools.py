@@ -84,8 +84,21 @@ def test_backbone_benchmark_tool_prints_every_path(repo_root):
                  'fwd+bwd, winograd=True module',
                  'peak memory, live tensors, with with_cp (MiB)',
                  'peak memory, process (RSS growth), with with_cp (MiB)',
-                 'RetinaNet-ConvMLP-S', 'Semantic FPN-ConvMLP-S'):
+                 'ONNX Runtime', 'OpenVINO'):
         assert f'| {path} |' in out or f'| s | 64x96 | {path} |' in out
-    for path in ('optimized fp32, direct convs', 'optimized fp32'):
+    for model in ('RetinaNet-ConvMLP-S', 'Mask R-CNN-ConvMLP-S',
+                  'Semantic FPN-ConvMLP-S'):
+        for path in ('PyTorch eager', 'optimize_for_inference fp32',
+                     'optimize_for_inference bf16', 'onnxruntime',
+                     'openvino'):
+            assert f'| {model} | 96x128 | {path} |' in out
+    for path in ('optimize_for_inference fp32', 'onnxruntime', 'openvino'):
+        for row in (r for r in out.splitlines() if f'| {path} |' in r):
+            assert ('100.0000% of pixels equal' in row
+                    or '100/100 boxes matched' in row), row
+    fastest = out.split('## Fastest path per arch and size')[1]
+    assert '| s | 64x96 |' in fastest
+    for path in ('optimized fp32, direct convs', 'optimized fp32',
+                 'ONNX Runtime', 'OpenVINO'):
         row = next(r for r in out.splitlines() if f'| {path} |' in r)
         assert float(row.strip('|').split('|')[-1]) < 1e-4  # error vs eager

@@ -1,25 +1,28 @@
 """Benchmark ConvMLP inference and training paths side by side, in one run.
 
     python tools/analysis_tools/benchmark_backbone.py [--archs s m l]
-        [--sizes 224x224 800x1216] [--repeats 5] [--compile] [--end-to-end]
+        [--sizes 224x224 512x512 800x1216] [--repeats 5] [--compile]
+        [--end-to-end]
 
 For each arch and size it times, on the same weights and input: the
 straightforward implementation (mmconvmlp.reference: the paper's code as
 plain eager PyTorch), our default module (the same direct convolutions),
 the opt-in ``winograd=True`` module, ``optimize_for_inference`` in
-float32 (with and without Winograd convolutions) and in bf16, and mmdet's
-ResNet-50; it prints latency (median after warm-up, the paths timed in
-turns; CUDA events on a GPU), achieved GFLOP/s (2 x the multiply-adds of
-mmengine's counter, per second: Winograd paths do fewer), each path's
-speed-up over the straightforward one and its max relative error against
-it. Then the training step (forward + backward, 512x512,
-batch 2) of the default module and the ``winograd=True`` one, and peak
-memory with and
-without ``with_cp`` (on the CPU both of live tensors and of the process);
-with ``--end-to-end``, RetinaNet and Semantic FPN predict steps at 800x1216,
-stock against optimized.
+float32 (with and without Winograd convolutions) and in bf16, the backbone
+exported to ONNX (at that size) in ONNX Runtime and OpenVINO where
+installed, and mmdet's ResNet-50; it prints latency (median after warm-up,
+the paths timed in turns; CUDA events on a GPU), achieved GFLOP/s (2 x the
+multiply-adds of mmengine's counter, per second: Winograd paths do fewer),
+each path's speed-up over the straightforward one and its max relative
+error against it, and then the fastest path per arch and size. Then the
+training step (forward + backward, 512x512, batch 2) of the default module
+and the ``winograd=True`` one, and peak memory with and without ``with_cp``
+(on the CPU both of live tensors and of the process); with
+``--end-to-end``, the whole-model predict benchmark of
+``benchmark_predict.py``.
 """
 import argparse
+import os.path as osp
 
 import torch
 
@@ -78,6 +81,8 @@ def inference_rows(arch, height, width, device, repeats, compile):
             model, compile=True)
         paths['optimized bf16 + compile'] = optimize_for_inference(
             model, bf16=True, compile=True)
+    if device == 'cpu':
+        paths.update(_runtime_paths(model, height, width))
     r50 = _resnet50(device)
     r50_macs, _ = count(r50, (x, ))
     with torch.no_grad():
@@ -94,6 +99,50 @@ def inference_rows(arch, height, width, device, repeats, compile):
                  gflops=2 * (r50_macs if name not in errors else macs) /
                  latency / 1e9, error=errors.get(name))
             for name, latency in latencies.items()]
+
+
+def _runtime_paths(model, height, width):
+    """The backbone exported at ``height`` x ``width``, in each installed
+    runtime, as callables on a tensor."""
+    import tempfile
+
+    from mmconvmlp.deploy import build_backend
+    from mmconvmlp.deploy.onnx_export import export_backbone
+    from mmconvmlp.predict_benchmark import installed_backends
+    backends = installed_backends()
+    if not backends:
+        return {}
+    onnx_file = osp.join(tempfile.mkdtemp(prefix='mmconvmlp-bench-'),
+                         'backbone.onnx')
+    export_backbone(model, onnx_file, shape=(height, width))
+    names = {'onnxruntime': 'ONNX Runtime', 'openvino': 'OpenVINO'}
+    paths = {}
+    for backend in backends:
+        run = build_backend(onnx_file, backend)
+        paths[names[backend]] = (
+            lambda x, run=run: [torch.from_numpy(a) for a in run(x.numpy())])
+    return paths
+
+
+#: Paths that are not ways to run our model (the fastest-path table skips
+#: them).
+_NOT_OURS = ('straightforward (reference)', 'mmdet ResNet-50')
+
+
+def fastest_rows(rows):
+    """Per arch and size, the fastest path and how much faster than eager
+    (the default module) and than ``optimize_for_inference`` fp32."""
+    out = []
+    for key in dict.fromkeys((r['arch'], r['size']) for r in rows):
+        group = {r['path']: r['latency'] for r in rows
+                 if (r['arch'], r['size']) == key}
+        ours = {p: t for p, t in group.items() if p not in _NOT_OURS}
+        best = min(ours, key=ours.get)
+        out.append(dict(arch=key[0], size=key[1], path=best,
+                        latency=ours[best],
+                        vs_default=group['default module'] / ours[best],
+                        opt=group['optimized fp32'] / ours[best]))
+    return out
 
 
 def train_step_times(arch, device, repeats, height=512, width=512, batch=2):
@@ -132,102 +181,22 @@ def train_peak_memory(arch, with_cp, device, height=512, width=512, batch=2,
     return measure_peak_memory(step, device)
 
 
-def end_to_end_rows(device, repeats, height=800, width=1216):
-    """Predict-step latency of whole RetinaNet / Semantic FPN (ConvMLP-S),
-    stock eager against optimize_for_inference, and their agreement."""
-    import os.path as osp
-
-    from mmengine.config import Config
-    from mmengine.logging import MMLogger
-    from mmengine.model import revert_sync_batchnorm
-
-    from mmconvmlp.deploy import optimize_for_inference
-    from mmconvmlp.registry import build_model
-    root = osp.join(osp.dirname(__file__), '..', '..', 'configs')
-    rows = []
-    for name, config in (('RetinaNet-ConvMLP-S',
-                          'detection/retinanet_convmlp_s.py'),
-                         ('Semantic FPN-ConvMLP-S',
-                          'segmentation/semantic_fpn_convmlp_s.py')):
-        cfg = Config.fromfile(osp.join(root, config))
-        cfg.model.backbone.init_cfg = None
-        if cfg.default_scope == 'mmdet':  # random weights score low
-            cfg.model.test_cfg.score_thr = 0.
-        torch.manual_seed(0)
-        model = revert_sync_batchnorm(build_model(cfg))
-        logger = MMLogger.get_current_instance()
-        level = logger.level
-        logger.setLevel('WARNING')  # init_weights logs every parameter
-        model.init_weights()
-        logger.setLevel(level)
-        model = model.to(device).eval()
-        fast = optimize_for_inference(model)
-        data = _predict_batch(cfg.default_scope, height, width)
-        with torch.no_grad():
-            times = measure_latencies(
-                {'stock': lambda: model.test_step(data),
-                 'optimized': lambda: fast.test_step(data)},
-                repeats=repeats, warmup=1, device=device)
-            stock, opt = times['stock'], times['optimized']
-            agreement = _agreement(cfg.default_scope, model.test_step(data)[0],
-                                   fast.test_step(data)[0])
-        rows.append(dict(model=name, size=f'{height}x{width}',
-                         stock=stock * 1e3, optimized=opt * 1e3,
-                         speedup=stock / opt, agreement=agreement))
-    return rows
-
-
-def _predict_batch(scope, height, width):
-    torch.manual_seed(0)
-    image = torch.randint(0, 256, (3, height, width), dtype=torch.uint8)
-    meta = dict(img_shape=(height, width), ori_shape=(height, width),
-                pad_shape=(height, width), scale_factor=(1., 1.))
-    if scope == 'mmseg':
-        from mmseg.structures import SegDataSample
-        sample = SegDataSample(metainfo=meta)
-    else:
-        from mmdet.structures import DetDataSample
-        sample = DetDataSample(metainfo=dict(meta, img_id=0))
-    return dict(inputs=[image], data_samples=[sample])
-
-
-def _agreement(scope, ref, out):
-    """How far the optimized model's prediction is from the stock one's, as
-    text. Detection: the largest relative difference of scores and of boxes,
-    each box compared with the closest box of its label (near-equal scores
-    may swap places); segmentation: the share of pixels with the same
-    label."""
-    if scope == 'mmseg':
-        same = (out.pred_sem_seg.data == ref.pred_sem_seg.data).float()
-        return f'{100 * same.mean().item():.4f}% of pixels equal'
-    a, b = out.pred_instances, ref.pred_instances
-    if len(a.scores) != len(b.scores):
-        return f'{len(a.scores)} boxes instead of {len(b.scores)}'
-    worst = max_rel_error([a.scores], [b.scores]) if len(a.scores) else 0.
-    scale = b.bboxes.abs().max()
-    for box, label in zip(a.bboxes, a.labels):
-        same = b.bboxes[b.labels == label]
-        if len(same) == 0:
-            return f'a box of label {label.item()} only when optimized'
-        gap = (same - box).abs().max(dim=1).values.min() / scale
-        worst = max(worst, gap.item())
-    return f'{len(a.scores)} boxes, max rel. diff {worst:.1e}'
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--archs', nargs='+', default=['s', 'm', 'l'])
-    parser.add_argument('--sizes', nargs='+', default=['224x224', '800x1216'])
+    parser.add_argument('--sizes', nargs='+',
+                        default=['224x224', '512x512', '800x1216'])
     parser.add_argument('--repeats', type=int, default=5)
     parser.add_argument('--compile', action='store_true',
                         help='also time torch.compile of the optimized model')
     parser.add_argument('--end-to-end', action='store_true',
-                        help='also time whole RetinaNet / Semantic FPN')
+                        help='also time whole models (benchmark_predict.py)')
     parser.add_argument('--train-arch', default='s')
     parser.add_argument('--train-size', default='512x512',
                         help='HxW of the training-step measurements')
-    parser.add_argument('--e2e-size', default='800x1216',
-                        help='HxW of the end-to-end predict measurements')
+    parser.add_argument('--e2e-size', default=None,
+                        help='HxW of the end-to-end predict measurements '
+                        '(default: 800x1216 detection, 512x2048 segmentation)')
     parser.add_argument('--device',
                         default='cuda' if torch.cuda.is_available() else 'cpu')
     args = parser.parse_args()
@@ -251,6 +220,12 @@ def main():
         ('gflops', 'GFLOP/s', '{:.0f}'),
         ('speedup', 'vs straightforward', '{:.2f}×'),
         ('error', 'max rel. error vs straightforward', '{:.1e}')]))
+    print('\n## Fastest path per arch and size\n')
+    print(markdown_table(fastest_rows(rows), [
+        ('arch', 'arch', '{}'), ('size', 'H×W', '{}'),
+        ('path', 'fastest path', '{}'), ('latency', 'latency (ms)', '{:.1f}'),
+        ('vs_default', 'vs default module', '{:.2f}×'),
+        ('opt', 'vs optimized fp32', '{:.2f}×')]))
 
     th, tw = map(int, args.train_size.lower().split('x'))
     steps = train_step_times(args.train_arch, device, args.repeats, th, tw)
@@ -281,17 +256,10 @@ def main():
                                 ('ratio', 'ratio', '{:.2f}')]))
 
     if args.end_to_end:
-        print('\n## Predict step of whole models, stock eager vs '
-              'optimize_for_inference (fp32; random weights, RetinaNet '
-              'keeps every box: score_thr 0)\n')
-        eh, ew = map(int, args.e2e_size.lower().split('x'))
-        print(markdown_table(end_to_end_rows(device, args.repeats, eh, ew), [
-            ('model', 'model', '{}'), ('size', 'H×W', '{}'),
-            ('stock', 'stock (ms)', '{:.0f}'),
-            ('optimized', 'optimized (ms)', '{:.0f}'),
-            ('speedup', 'speed-up', '{:.2f}×'),
-            ('agreement', 'optimized vs stock prediction', '{}')]))
-
+        from benchmark_predict import print_predict_benchmark
+        size = (tuple(map(int, args.e2e_size.lower().split('x')))
+                if args.e2e_size else None)
+        print_predict_benchmark(size, args.repeats)
 
 if __name__ == '__main__':
     main()
