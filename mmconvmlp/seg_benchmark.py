@@ -54,6 +54,35 @@ class EncodeDecode(torch.nn.Module):
         return self.segmentor.encode_decode(x, self.metas)
 
 
+class RuntimeEncodeDecode(torch.nn.Module):
+    """:class:`EncodeDecode` of an exported segmentor in a runtime: the
+    graph, then the head's resize to the input."""
+
+    def __init__(self, runtime, height, width):
+        super().__init__()
+        self.runtime = runtime
+        self.metas = [dict(img_shape=(height, width), ori_shape=(height, width),
+                           pad_shape=(height, width))]
+
+    def forward(self, x):
+        (logits, ) = self.runtime.run_graph(x)
+        return self.runtime.torch_model.decode_head.predict_by_feat(
+            logits, self.metas)
+
+
+def _runtime(cfg, model, backend, height, width, work_dir, dynamic=False):
+    """``model`` exported into ``work_dir``, in ``backend``: at ``height``
+    x ``width`` (the bare forward), or ``dynamic`` (pipeline and mIoU on
+    images of any size)."""
+    from .deploy import build_runtime_model, export_onnx
+    os.makedirs(work_dir, exist_ok=True)
+    name = 'dynamic' if dynamic else f'{height}x{width}'
+    onnx_file = osp.join(work_dir, f'model_{name}.onnx')
+    export_onnx(model, cfg, onnx_file, shape=(height, width),
+                dynamic=dynamic)
+    return build_runtime_model(onnx_file, backend, model_cfg=cfg.model)
+
+
 class BenchmarkError(Exception):
     """A model that cannot be measured; its message is one clear line."""
 
@@ -150,7 +179,8 @@ def _evaluate(cfg, checkpoint, work_dir):
     from .engine import install_checkpoint_io
     install_checkpoint_io()
     cfg = cfg.copy()
-    cfg.load_from, cfg.work_dir = checkpoint, work_dir
+    cfg.load_from = checkpoint if 'Runtime' not in cfg.model.type else None
+    cfg.work_dir = work_dir
     cfg.test_dataloader.num_workers = 0
     cfg.test_dataloader.persistent_workers = False
     metrics = Runner.from_cfg(cfg).test()
@@ -188,7 +218,15 @@ def measure_model(job):
         check_data_root(cfg)
     height, width, device = job['height'], job['width'], job['device']
     model = _build(cfg, job['checkpoint'], device)
+    backend = job.get('backend', 'pytorch')
     module = EncodeDecode(model, height, width)
+    if backend != 'pytorch':
+        module = RuntimeEncodeDecode(
+            _runtime(cfg, model, backend, height, width, job['work_dir']),
+            height, width)
+        if job['images'] or job['dataset']:
+            model = _runtime(cfg, model, backend, height, width,
+                             job['work_dir'], dynamic=True)
     x = torch.randn(job['batch'], 3, height, width, device=device)
     result = {}
     with torch.no_grad():
@@ -216,6 +254,9 @@ def measure_model(job):
         from .complexity import model_complexity
         result['complexity'] = model_complexity(cfg, (height, width))
     if job['evaluate']:
+        if backend != 'pytorch':  # the dynamic file
+            from .engine.cli import use_runtime_model
+            use_runtime_model(cfg, model.onnx_file, backend)
         result['miou'] = _evaluate(cfg, job['checkpoint'],
                                    job['work_dir'])
     return result
@@ -223,8 +264,10 @@ def measure_model(job):
 
 def make_jobs(specs, options):
     """One job per ``CONFIG[:CHECKPOINT]`` spec (see :func:`measure_model`),
-    with ``options`` (the tool's arguments: batch, device, repeats, warmup,
-    images, dataset, out_dir). Returns (jobs, rows of the specs that cannot
+    and backend, with ``options`` (the tool's arguments: batch, device,
+    repeats, warmup, images, dataset, out_dir, backends: 'pytorch',
+    'onnxruntime', 'openvino'; a runtime times the model exported at each
+    size, its mIoU that of the exported file). Returns (jobs, rows of the specs that cannot
     be measured, each with its one-line error)."""
     jobs, rows = [], []
     for spec in specs:
@@ -239,12 +282,16 @@ def make_jobs(specs, options):
             continue
         source = (config if '::' in config else
                   'file' if osp.isfile(config) else 'shipped')
-        jobs.append(dict(
-            {k: options[k] for k in ('batch', 'device', 'repeats', 'warmup',
-                                     'images', 'dataset')},
-            name=model_name(config, checkpoint), source=source, config=path,
-            checkpoint=checkpoint, reported_miou=reported_miou(path),
-            work_dir=osp.join(options['out_dir'], 'eval', str(len(jobs)))))
+        for backend in options.get('backends') or ['pytorch']:
+            name = model_name(config, checkpoint)
+            jobs.append(dict(
+                {k: options[k] for k in ('batch', 'device', 'repeats',
+                                         'warmup', 'images', 'dataset')},
+                name=name if backend == 'pytorch' else f'{name} [{backend}]',
+                source=source, config=path, backend=backend,
+                checkpoint=checkpoint, reported_miou=reported_miou(path),
+                work_dir=osp.join(options['out_dir'], 'eval',
+                                  str(len(jobs)))))
     return jobs, rows
 
 

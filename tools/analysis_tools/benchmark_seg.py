@@ -3,6 +3,7 @@
     python tools/analysis_tools/benchmark_seg.py [CONFIG[:CHECKPOINT] ...]
         [--sizes 512x512 ...] [--images DIR | --dataset] [--repeats 5]
         [--warmup 2] [--rounds 2] [--batch 1] [--device cpu|cuda]
+        [--backends pytorch onnxruntime openvino]
         [--out-dir work_dirs/benchmark_seg]
 
 CONFIG: a path (a config of yours, with ``custom_imports`` if it needs
@@ -11,7 +12,8 @@ them), an mmseg model-zoo name (``mmseg::sem_fpn/fpn_r50_4xb4-160k_ade20k-
 Without configs: ConvMLP-S/M/L Semantic FPN against mmseg's ResNet-50/101
 and Twins PCPVT-S / SVT-S Semantic FPN. Random weights unless a checkpoint
 is given; with a checkpoint and ``--dataset`` also the mIoU of the config's
-test loop. Writes ``benchmark_seg.{md,csv,json}`` and two plots
+test loop. ``--backends`` adds each model exported to ONNX (at each size)
+in ONNX Runtime / OpenVINO, timed in turns with PyTorch. Writes ``benchmark_seg.{md,csv,json}`` and two plots
 (``benchmark_seg_pareto.png``: latency against reported mIoU;
 ``benchmark_seg_cost.png``: latency against params and FLOPs) into
 ``--out-dir``. See :mod:`mmconvmlp.seg_benchmark` for what is measured how.
@@ -46,6 +48,10 @@ def parse_args():
                         help='rounds; each measures every model once, in a '
                         'fresh process')
     parser.add_argument('--batch', type=int, default=1)
+    parser.add_argument('--backends', nargs='+', default=['pytorch'],
+                        choices=['pytorch', 'onnxruntime', 'openvino'],
+                        help='also time (and evaluate) each model exported '
+                        'to ONNX in these runtimes, in turns with PyTorch')
     parser.add_argument('--device',
                         default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument('--out-dir', default='work_dirs/benchmark_seg')
