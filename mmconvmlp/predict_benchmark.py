@@ -117,9 +117,11 @@ def agreement(scope, ref, out, tol=1e-3):
 
 
 def build_paths(model, cfg, height, width, backends, bf16=True,
-                work_dir=None):
+                work_dir=None, int8_images=None):
     """name -> model with ``test_step``: eager, optimized fp32 (and bf16),
-    and each runtime on a file exported at ``height`` x ``width``."""
+    each runtime on a file exported at ``height`` x ``width`` and, with
+    ``int8_images`` (calibration images), that file quantized to int8 in
+    ONNX Runtime."""
     from .deploy import build_runtime_model, export_onnx, optimize_for_inference
     paths = {'PyTorch eager': model,
              'optimize_for_inference fp32': optimize_for_inference(model)}
@@ -133,17 +135,24 @@ def build_paths(model, cfg, height, width, backends, bf16=True,
         for backend in backends:
             paths[backend] = build_runtime_model(onnx_file, backend,
                                                  model_cfg=cfg.model)
+        if int8_images and 'onnxruntime' in backends:
+            from .deploy.quantize import quantize_onnx
+            int8_file = osp.join(work_dir, 'model_int8.onnx')
+            quantize_onnx(onnx_file, int8_file, int8_images)
+            paths['onnxruntime int8'] = build_runtime_model(
+                int8_file, 'onnxruntime', model_cfg=cfg.model)
     return paths
 
 
 def measure_model(name, config, height, width, backends, repeats=5,
-                  bf16=True):
+                  bf16=True, int8_images=None):
     """Rows (model, size, path, latency in ms, speed-up over eager,
     agreement with eager) of one model."""
     from mmengine.config import Config
     cfg = Config.fromfile(config)
     model = random_model(cfg)
-    paths = build_paths(model, cfg, height, width, backends, bf16=bf16)
+    paths = build_paths(model, cfg, height, width, backends, bf16=bf16,
+                        int8_images=int8_images)
     data = predict_batch(cfg.default_scope, height, width)
     with torch.no_grad():
         preds = {path: net.test_step(data)[0] for path, net in paths.items()}

@@ -120,8 +120,8 @@ def _build(config, **test_cfg):
     from mmengine.config import Config
 
     from mmconvmlp.registry import build_model
-    cfg = Config.fromfile(osp.join(osp.dirname(__file__), '..', 'configs',
-                                   config))
+    cfg = Config.fromfile(osp.join(osp.dirname(__file__), '..', '..',
+                                   'configs', config))
     cfg.model.test_cfg.update(test_cfg)
     torch.manual_seed(0)
     model = build_model(cfg)

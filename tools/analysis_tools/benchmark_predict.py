@@ -2,10 +2,13 @@
 
     python tools/analysis_tools/benchmark_predict.py [--size H W]
         [--models retinanet mask_rcnn semantic_fpn] [--repeats 5] [--no-bf16]
+        [--int8 [IMAGES]]
 
 RetinaNet-, Mask R-CNN- (800x1216) and Semantic FPN-ConvMLP-S (512x2048),
 random weights: PyTorch eager, optimize_for_inference fp32 and bf16, and
-the exported file in ONNX Runtime and OpenVINO (where installed), each
+the exported file in ONNX Runtime and OpenVINO (where installed) and,
+with ``--int8``, that file quantized (calibrated on IMAGES, by default the
+built-in training images) in ONNX Runtime; each
 path's ``test_step`` (preprocessing and post-processing included) timed in
 turns in one run, with its prediction compared with eager's
 (mmconvmlp.predict_benchmark).
@@ -16,6 +19,7 @@ import os.path as osp
 import torch
 
 from mmconvmlp.benchmarking import markdown_table
+from mmconvmlp.deploy.quantize import DEFAULT_IMAGES
 
 KEYS = {'retinanet': 'RetinaNet-ConvMLP-S',
         'mask_rcnn': 'Mask R-CNN-ConvMLP-S',
@@ -23,7 +27,7 @@ KEYS = {'retinanet': 'RetinaNet-ConvMLP-S',
 
 
 def print_predict_benchmark(size=None, repeats=5, models=tuple(KEYS),
-                            bf16=True):
+                            bf16=True, int8_images=None):
     """Measure and print the table (``size``: (H, W) for every model, else
     each model's default)."""
     import mmconvmlp  # noqa: F401
@@ -43,7 +47,8 @@ def print_predict_benchmark(size=None, repeats=5, models=tuple(KEYS),
         config, default = MODELS[name]
         height, width = size or default
         rows += measure_model(name, osp.join(root, config), height, width,
-                              backends, repeats=repeats, bf16=bf16)
+                              backends, repeats=repeats, bf16=bf16,
+                              int8_images=int8_images)
     print(markdown_table(rows, [
         ('model', 'model', '{}'), ('size', 'H×W', '{}'),
         ('path', 'path', '{}'), ('latency', 'latency (ms)', '{:.0f}'),
@@ -61,9 +66,14 @@ def main():
     parser.add_argument('--no-bf16', action='store_true',
                         help='skip optimize_for_inference(bf16=True) (slow '
                         'on CPUs without native bfloat16)')
+    parser.add_argument('--int8', nargs='?', const=DEFAULT_IMAGES,
+                        metavar='IMAGES',
+                        help='also time the int8 file (ONNX Runtime), '
+                        f'calibrated on IMAGES (default {DEFAULT_IMAGES})')
     args = parser.parse_args()
     print_predict_benchmark(tuple(args.size) if args.size else None,
-                            args.repeats, args.models, not args.no_bf16)
+                            args.repeats, args.models, not args.no_bf16,
+                            args.int8)
 
 
 if __name__ == '__main__':
