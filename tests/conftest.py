@@ -125,3 +125,20 @@ def _assert_same_detections(pred, ref):
 def assert_same_detections():
     """The check that two sets of detections are the same (see above)."""
     return _assert_same_detections
+
+
+@pytest.fixture
+def restore_mmengine_io():
+    """Restore mmengine's checkpoint loaders and file backends after a test
+    that switches on :func:`mmconvmlp.engine.install_checkpoint_io`."""
+    from mmengine.fileio import backends as file_backends
+    from mmengine.runner.checkpoint import CheckpointLoader
+    def tables():  # registering may replace a table: look them up each time
+        return (CheckpointLoader._schemes, file_backends.backends,
+                file_backends.prefix_to_backends)
+
+    saved = [dict(table) for table in tables()]
+    yield
+    for table, content in zip(tables(), saved):
+        table.clear()
+        table.update(content)

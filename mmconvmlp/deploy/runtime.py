@@ -138,6 +138,11 @@ class _RuntimeModel(BaseModel):
     def run_graph(self, inputs):
         """Run the graph on a preprocessed batch; the outputs, grouped as
         ``model(inputs, mode='tensor')`` groups them."""
+        expected = self.metadata['input_shape']
+        if any(e > 0 and e != got for e, got in zip(expected, inputs.shape)):
+            raise ValueError(
+                f'{self.onnx_file} takes inputs of shape {expected} (export '
+                f'with --dynamic for any size), got {list(inputs.shape)}')
         arrays = self.backend(
             inputs.detach().cpu().float().contiguous().numpy())
         return _group(arrays, self.metadata['output_groups'], inputs.device)

@@ -34,7 +34,7 @@ def _samples(segmentation, shape):
 @pytest.mark.parametrize('name', list(DEPLOY))
 def test_mmdeploy_export_predicts_like_pytorch(
         name, config_path, spread_model, assert_same_detections,
-        builtin_workspace, tmp_path):
+        builtin_workspace, tmp_path, restore_mmengine_io):
     from mmdeploy.apis.utils import build_task_processor
 
     from mmconvmlp.deploy.mmdeploy_route import export_with_mmdeploy

@@ -157,6 +157,16 @@ def test_segmentor_is_exported_with_a_dynamic_upsample(exported, monkeypatch,
     assert bad.shape != ref.shape or max_rel_error([bad], [ref]) > 1e-3
 
 
+def test_a_fixed_size_file_names_its_shape(exported, tmp_path):
+    cfg, model, _ = exported('retinanet')
+    fixed = str(tmp_path / 'fixed.onnx')
+    export_onnx(model, cfg, fixed, shape=(128, 160))
+    runtime = build_runtime_model(fixed)
+    assert len(runtime(torch.randn(1, 3, 128, 160), mode='tensor')) == 2
+    with pytest.raises(ValueError, match=r'shape \[1, 3, 128, 160\]'):
+        runtime(torch.randn(1, 3, 160, 160), mode='tensor')
+
+
 def test_bad_files_are_named(tmp_path):
     with pytest.raises(FileNotFoundError, match='missing.onnx'):
         build_runtime_model(str(tmp_path / 'missing.onnx'))
