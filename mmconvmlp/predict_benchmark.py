@@ -14,7 +14,7 @@ import tempfile
 
 import torch
 
-from .benchmarking import max_rel_error, measure_latencies
+from .benchmarking import measure_latencies
 
 #: name -> (config under configs/, default H x W)
 MODELS = {

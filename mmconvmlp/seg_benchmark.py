@@ -267,8 +267,8 @@ def make_jobs(specs, options):
     and backend, with ``options`` (the tool's arguments: batch, device,
     repeats, warmup, images, dataset, out_dir, backends: 'pytorch',
     'onnxruntime', 'openvino'; a runtime times the model exported at each
-    size, its mIoU that of the exported file). Returns (jobs, rows of the specs that cannot
-    be measured, each with its one-line error)."""
+    size, its mIoU that of the exported file). Returns (jobs, rows of the
+    specs that cannot be measured, each with its one-line error)."""
     jobs, rows = [], []
     for spec in specs:
         try:

@@ -13,7 +13,8 @@ Without configs: ConvMLP-S/M/L Semantic FPN against mmseg's ResNet-50/101
 and Twins PCPVT-S / SVT-S Semantic FPN. Random weights unless a checkpoint
 is given; with a checkpoint and ``--dataset`` also the mIoU of the config's
 test loop. ``--backends`` adds each model exported to ONNX (at each size)
-in ONNX Runtime / OpenVINO, timed in turns with PyTorch. Writes ``benchmark_seg.{md,csv,json}`` and two plots
+in ONNX Runtime / OpenVINO, timed in turns with PyTorch. Writes
+``benchmark_seg.{md,csv,json}`` and two plots
 (``benchmark_seg_pareto.png``: latency against reported mIoU;
 ``benchmark_seg_cost.png``: latency against params and FLOPs) into
 ``--out-dir``. See :mod:`mmconvmlp.seg_benchmark` for what is measured how.
