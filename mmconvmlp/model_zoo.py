@@ -33,11 +33,20 @@ def mim_root():
         'model-index.yml (was mmconvmlp installed from a wheel without them?)')
 
 
+#: Folders of ``configs/`` that hold no model configs (mmdeploy's deploy
+#: configs).
+NOT_MODELS = ('deploy', )
+
+
 def list_configs():
-    """Names of the shipped configs, e.g. ``'detection/retinanet_convmlp_s'``."""
+    """Names of the shipped model configs, e.g.
+    ``'detection/retinanet_convmlp_s'`` (not the deploy configs of
+    ``configs/deploy/``)."""
     root = osp.join(mim_root(), 'configs')
     names = []
     for folder, _, files in os.walk(root):
+        if osp.relpath(folder, root).split(os.sep)[0] in NOT_MODELS:
+            continue
         names += [osp.relpath(osp.join(folder, f), root)[:-3]
                   for f in files if f.endswith('.py')]
     return sorted(names)
