@@ -54,19 +54,14 @@ class EncodeDecode(torch.nn.Module):
         return self.segmentor.encode_decode(x, self.metas)
 
 
-class RuntimeEncodeDecode(torch.nn.Module):
-    """:class:`EncodeDecode` of an exported segmentor in a runtime: the
-    graph, then the head's resize to the input."""
-
-    def __init__(self, runtime, height, width):
-        super().__init__()
-        self.runtime = runtime
-        self.metas = [dict(img_shape=(height, width), ori_shape=(height, width),
-                           pad_shape=(height, width))]
+class RuntimeEncodeDecode(EncodeDecode):
+    """:class:`EncodeDecode` of an exported segmentor in a runtime
+    (:mod:`mmconvmlp.deploy.runtime`): the graph, then the head's resize to
+    the input."""
 
     def forward(self, x):
-        (logits, ) = self.runtime.run_graph(x)
-        return self.runtime.torch_model.decode_head.predict_by_feat(
+        (logits, ) = self.segmentor.run_graph(x)
+        return self.segmentor.torch_model.decode_head.predict_by_feat(
             logits, self.metas)
 
 

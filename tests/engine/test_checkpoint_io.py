@@ -4,31 +4,19 @@ import os
 import numpy as np
 import pytest
 import torch
-from mmengine.fileio import backends as file_backends
 from mmengine.fileio import get_file_backend
 from mmengine.logging import MessageHub
-from mmengine.runner.checkpoint import (CheckpointLoader, _load_checkpoint,
-                                        save_checkpoint)
+from mmengine.runner.checkpoint import _load_checkpoint, save_checkpoint
 
 from mmconvmlp.checkpoint import CheckpointError
 from mmconvmlp.engine import AtomicLocalBackend, install_checkpoint_io
 
 
 @pytest.fixture(autouse=True)
-def routed():
-    """Switch the routing on for one test, and restore mmengine after."""
-    schemes = dict(CheckpointLoader._schemes)
-    backends = dict(file_backends.backends)
-    prefixes = dict(file_backends.prefix_to_backends)
+def routed(restore_mmengine_io):
+    """Switch the routing on for one test (mmengine is restored after)."""
     assert install_checkpoint_io() is True
     assert install_checkpoint_io() is False  # once is enough
-    yield
-    CheckpointLoader._schemes.clear()
-    CheckpointLoader._schemes.update(schemes)
-    file_backends.backends.clear()
-    file_backends.backends.update(backends)
-    file_backends.prefix_to_backends.clear()
-    file_backends.prefix_to_backends.update(prefixes)
 
 
 def test_mmengine_reads_its_own_checkpoints(tmp_path):
