@@ -13,6 +13,9 @@ It understands the three layouts a ConvMLP backbone's weights come in:
   ``{'state_dict': {'backbone.…': …}, 'meta': …}``;
 * checkpoints saved by mmengine: ``{'state_dict': …, 'meta': …,
   'message_hub': …, 'optimizer': …}``.
+
+What mmconvmlp writes is plain data (:func:`plain_data`): tensors, numbers,
+strings and containers, which stock ``torch.load`` (weights-only) opens.
 """
 import io
 import itertools
@@ -21,6 +24,7 @@ import os.path as osp
 import pickle
 import urllib.error
 import zipfile
+from collections import OrderedDict
 
 import numpy as np
 import torch
@@ -100,6 +104,9 @@ def resolve(checkpoint):
         url = checkpoint
     if url is None:
         path = osp.expanduser(checkpoint)
+        if osp.isdir(path):
+            raise CheckpointError(f'checkpoint {checkpoint} is a directory, '
+                                  'not a file')
         if not osp.isfile(path):
             raise FileNotFoundError(
                 f'checkpoint file not found: {checkpoint!r}. Pass a local '
@@ -147,6 +154,9 @@ def load_file(path, map_location='cpu'):
         raise CheckpointError(
             f'cannot read checkpoint {path}: the file is corrupt or not a '
             f'PyTorch checkpoint ({err})') from None
+    except IsADirectoryError:
+        raise CheckpointError(f'checkpoint {path} is a directory, not a '
+                              'file') from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as err:
         raise CheckpointError(
             f'cannot read checkpoint {path}: the file is truncated, corrupt '
@@ -171,6 +181,17 @@ def extract_backbone(checkpoint, prefix=None, source='checkpoint'):
             'of tensors or a dict with a "state_dict" entry')
     state_dict = checkpoint.get('state_dict', checkpoint.get('model',
                                                              checkpoint))
+    if not isinstance(state_dict, dict):
+        raise CheckpointError(
+            f'{source}: its "state_dict" is a {type(state_dict).__name__}, '
+            'expected a dict of tensors')
+    not_weights = [f'{k!s:.80} ({type(v).__name__})'
+                   for k, v in state_dict.items()
+                   if not (isinstance(k, str) and isinstance(v, torch.Tensor))]
+    if not_weights:
+        raise CheckpointError(
+            f'{source} is not a state dict of tensors: {len(not_weights)} '
+            f'entries are not named tensors, e.g. {not_weights[0]}')
     state_dict = {(k[len('module.'):] if k.startswith('module.') else k): v
                   for k, v in state_dict.items()}
     if prefix is None and any(k.startswith('backbone.') for k in state_dict):
@@ -253,6 +274,45 @@ def atomic_write(data, path):
         raise
 
 
+#: Types a weights-only ``torch.load`` opens without any allow-list.
+PLAIN_SCALARS = (str, bytes, int, float, complex, bool, type(None),
+                 torch.Tensor, torch.Size, torch.dtype, torch.device)
+
+
+def plain_data(obj, where='checkpoint', strange=None):
+    """``obj`` with numpy arrays as tensors and numpy scalars as Python
+    numbers: what stock weights-only ``torch.load`` opens.
+
+    dicts, OrderedDicts, lists and tuples keep their type, so comparisons
+    of the data (mmengine compares ``dataset_meta`` on resume) still hold;
+    their subclasses (``ConfigDict``, named tuples) become the plain type.
+    A value of any other type is kept as it is and its place
+    (``meta.foo.bar: Type``) appended to ``strange``, if given.
+    """
+    if isinstance(obj, PLAIN_SCALARS):
+        return obj
+    if isinstance(obj, np.ndarray):
+        if obj.dtype.kind in 'biufc':
+            return torch.from_numpy(np.ascontiguousarray(obj))
+        return plain_data(obj.tolist(), where, strange)
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, dict):
+        kind = OrderedDict if isinstance(obj, OrderedDict) else dict
+        out = kind((k, plain_data(v, f'{where}.{k}', strange))
+                   for k, v in obj.items())
+        if kind is OrderedDict and hasattr(obj, '_metadata'):  # versions
+            out._metadata = plain_data(obj._metadata, where, strange)
+        return out
+    if isinstance(obj, (list, tuple)):
+        kind = list if isinstance(obj, list) else tuple
+        return kind(plain_data(v, f'{where}.{i}', strange)
+                    for i, v in enumerate(obj))
+    if strange is not None:
+        strange.append(f'{where}: {type(obj).__name__}')
+    return obj
+
+
 def save_file(obj, path):
     """``torch.save`` ``obj`` to ``path`` atomically (see :func:`atomic_write`)."""
     buffer = io.BytesIO()
@@ -283,6 +343,42 @@ def convert_official_downstream(checkpoint, source='checkpoint'):
     for old, new in (('CLASSES', 'classes'), ('PALETTE', 'palette')):
         if old in old_meta:
             dataset_meta[new] = list(old_meta.pop(old))
+    old_meta.pop('config', None)  # Python text: mmengine would execute it
     meta = dict(old_meta, dataset_meta=dataset_meta,
                 converted_by='mmconvmlp')
-    return dict(state_dict=dict(checkpoint['state_dict']), meta=meta)
+    return plain_data(dict(state_dict=dict(checkpoint['state_dict']),
+                           meta=meta))
+
+
+#: What :func:`publish` keeps of a training checkpoint.
+PUBLISHED_KEYS = ('meta', 'state_dict')
+
+
+def publish(in_file, out_file):
+    """Write the weights and meta of ``in_file`` (read weights-only) as
+    plain data to ``out_file`` with the first 8 hex digits of its sha256
+    before the suffix, as mmdet's ``publish_model.py`` does: optimizer,
+    parameter schedulers, message hub and random states are dropped, and so
+    is ``meta['config']`` (code; mmcv 1.x checkpoints carry one).
+
+    Returns:
+        tuple[str, list[str]]: the published file's path, the keys dropped.
+    """
+    import hashlib
+    checkpoint = load_file(resolve(in_file))
+    if not isinstance(checkpoint, dict) or not isinstance(
+            checkpoint.get('state_dict'), dict):
+        raise CheckpointError(f'{in_file} is not a training checkpoint: it '
+                              'has no "state_dict" dict')
+    dropped = sorted(k for k in checkpoint if k not in PUBLISHED_KEYS)
+    meta = dict(checkpoint.get('meta') or {})
+    meta.pop('config', None)
+    published = plain_data(dict(meta=meta,
+                                state_dict=checkpoint['state_dict']))
+    buffer = io.BytesIO()
+    torch.save(published, buffer)
+    data = buffer.getvalue()
+    stem = out_file[:-len('.pth')] if out_file.endswith('.pth') else out_file
+    final = f'{stem}-{hashlib.sha256(data).hexdigest()[:8]}.pth'
+    atomic_write(data, final)
+    return final, dropped

@@ -85,7 +85,7 @@ class BenchmarkError(Exception):
 def parse_spec(spec):
     """``'CONFIG[:CHECKPOINT]'`` -> (config, checkpoint or None); CONFIG may
     be a path, an ``mmseg::`` name or one of our configs' names."""
-    match = re.fullmatch(r'(.+?\.py|[^:]+|[a-z]+::[^:]+)(?::(.+))?', spec)
+    match = re.fullmatch(r'(.+?\.py|[a-z]+::[^:]+|[^:]+)(?::(.+))?', spec)
     if not match:
         raise BenchmarkError(f'cannot read model spec {spec!r}: expected '
                              'CONFIG[:CHECKPOINT]')
@@ -250,7 +250,7 @@ def measure_model(job):
         result['complexity'] = model_complexity(cfg, (height, width))
     if job['evaluate']:
         if backend != 'pytorch':  # the dynamic file
-            from .engine.cli import use_runtime_model
+            from .deploy.runtime import use_runtime_model
             use_runtime_model(cfg, model.onnx_file, backend)
         result['miou'] = _evaluate(cfg, job['checkpoint'],
                                    job['work_dir'])

@@ -13,24 +13,6 @@ import torch
 LABEL_HEIGHT = 22
 
 
-def load_image(path, short_side=None):
-    """The image at ``path`` as an RGB uint8 array, its shorter side resized
-    to ``short_side`` if given; a clear error if it cannot be read."""
-    import mmcv
-    try:
-        image = mmcv.imread(path, channel_order='rgb')
-    except Exception as err:
-        raise ValueError(f'cannot read image {path}: {err}') from None
-    if image is None or image.size == 0:
-        raise ValueError(f'cannot read image {path}: empty or not an image')
-    if short_side:
-        height, width = image.shape[:2]
-        scale = short_side / min(height, width)
-        image = mmcv.imresize(image, (round(width * scale),
-                                      round(height * scale)))
-    return image
-
-
 def feature_maps(model, image, neck=False):
     """The backbone's (or with ``neck`` the neck's) maps of an RGB image.
 

@@ -9,7 +9,7 @@ from mmengine.logging import MessageHub
 
 from mmconvmlp import ConvMLP
 from mmconvmlp.checkpoint import (OFFICIAL_CHECKPOINTS, CheckpointError,
-                                  load_file, resolve)
+                                  load_file, plain_data, publish, resolve)
 from mmconvmlp.reference import ReferenceConvMLP
 
 
@@ -175,3 +175,87 @@ def test_param_counts_match_paper(arch, backbone_m, classifier_m):
         arch, num_classes=1000).parameters())
     assert round(classifier / 1e6, 1) == classifier_m
     assert round(backbone / 1e6, 1) == backbone_m
+
+
+#: Checkpoints a user may hand us that are not what they claim:
+#: (content written with torch.save, or raw bytes) -> the one-line error.
+HOSTILE_CHECKPOINTS = {
+    'code-carrying pickle': ({'state_dict': {}, 'x': _RunsCode()},
+                             'refused to load'),
+    'truncated': (b'PK\x03\x04' + b'\0' * 40, 'cannot read checkpoint'),
+    'a list': ([torch.zeros(1)], 'holds a list, expected a dict'),
+    'state_dict of strings': ({'state_dict': {'backbone.w': 'abc'}},
+                              'not a state dict of tensors'),
+    'state_dict not a dict': ({'state_dict': 'abc'},
+                              '"state_dict" is a str'),
+    'foreign keys only': ({'state_dict': {'foo.weight': torch.zeros(1)}},
+                          'lacks'),
+}
+
+
+@pytest.mark.parametrize('name', list(HOSTILE_CHECKPOINTS))
+def test_hostile_checkpoints_get_one_line(tmp_path, monkeypatch, name):
+    marker = tmp_path / 'pwned'
+    monkeypatch.setenv('PWNED_MARKER', str(marker))
+    content, message = HOSTILE_CHECKPOINTS[name]
+    path = tmp_path / 'ckpt.pth'
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        torch.save(content, str(path))
+    model = ConvMLP(arch='s', init_cfg=dict(type='Pretrained',
+                                            checkpoint=str(path)))
+    with pytest.raises(CheckpointError) as info:
+        model.init_weights()
+    text = str(info.value)
+    assert message in text and str(path) in text
+    assert not marker.exists()
+
+
+def test_a_directory_is_not_a_checkpoint(tmp_path):
+    with pytest.raises(CheckpointError, match='is a directory'):
+        resolve(str(tmp_path))
+    with pytest.raises(CheckpointError, match='is a directory'):
+        load_file(str(tmp_path))
+
+
+def test_plain_data_opens_with_stock_weights_only_load(tmp_path):
+    from collections import OrderedDict
+    state = OrderedDict(w=torch.ones(2))
+    state._metadata = OrderedDict({'': {'version': 2}})
+    data = {'meta': {'seed': np.int64(3), 'arr': np.arange(3),
+                     'names': ('a', 'b'), 'mix': [np.float32(0.5), None],
+                     'obj': np.array(['x', 'y'])},
+            'state_dict': state}
+    strange = []
+    plain = plain_data(data, strange=strange)
+    assert strange == []
+    path = tmp_path / 'plain.pth'
+    torch.save(plain, path)
+    assert torch.serialization.get_unsafe_globals_in_checkpoint(path) == []
+    back = torch.load(path)  # stock: weights-only
+    assert back['meta']['seed'] == 3 and type(back['meta']['seed']) is int
+    assert back['meta']['arr'].tolist() == [0, 1, 2]
+    assert back['meta']['names'] == ('a', 'b')
+    assert back['meta']['obj'] == ['x', 'y']
+    assert back['state_dict']._metadata == {'': {'version': 2}}
+    plain_data({'x': object()}, strange=strange)
+    assert strange == ['checkpoint.x: object']
+
+
+def test_publish_drops_training_state_and_names_the_hash(tmp_path,
+                                                         reference):
+    import hashlib
+    src = str(tmp_path / 'epoch_1.pth')
+    _mmengine_saved(reference, src)
+    final, dropped = publish(src, str(tmp_path / 'model.pth'))
+    assert dropped == ['message_hub', 'optimizer']
+    digest = hashlib.sha256(open(final, 'rb').read()).hexdigest()
+    assert final == str(tmp_path / f'model-{digest[:8]}.pth')
+    assert torch.serialization.get_unsafe_globals_in_checkpoint(final) == []
+    published = torch.load(final)
+    assert set(published) == {'meta', 'state_dict'}
+    assert published['meta']['seed'] == 42
+    with pytest.raises(CheckpointError, match='no "state_dict"'):
+        torch.save({'x': torch.zeros(1)}, tmp_path / 'weights.pth')
+        publish(str(tmp_path / 'weights.pth'), str(tmp_path / 'out.pth'))

@@ -17,6 +17,36 @@ def test_parse_spec(spec, expected):
     assert parse_spec(spec) == expected
 
 
+@pytest.mark.parametrize('spec,expected', [
+    ('mmseg::sem_fpn/x:w.pth', ('mmseg::sem_fpn/x', 'w.pth')),
+    ('mmseg::sem_fpn/x', ('mmseg::sem_fpn/x', None)),
+    ('a:b:c', ('a', 'b:c')),  # then: checkpoint b:c not found
+])
+def test_parse_spec_with_odd_colons(spec, expected):
+    assert parse_spec(spec) == expected
+
+
+@pytest.mark.parametrize('spec', [':', '::', 'x.py:', ':w.pth', '', 'a:'])
+def test_unreadable_specs_are_one_line(spec):
+    with pytest.raises(BenchmarkError, match='cannot read model spec'):
+        parse_spec(spec)
+
+
+@pytest.mark.parametrize('spec,message', [
+    ('a:b:c', "unknown config 'a'"),
+    ('semantic_fpn_convmlp_s:no/such:file.pth',
+     'checkpoint no/such:file.pth not found'),
+    ('mmseg::', "unknown config 'mmseg'"),
+])
+def test_odd_specs_become_error_rows(spec, message, tmp_path):
+    from mmconvmlp.seg_benchmark import make_jobs
+    options = dict(batch=1, device='cpu', repeats=1, warmup=0, images=None,
+                   dataset=False, out_dir=str(tmp_path), backends=None)
+    jobs, rows = make_jobs([spec], options)
+    assert jobs == [] and len(rows) == 1
+    assert message in rows[0]['error'] and '\n' not in rows[0]['error']
+
+
 def test_unknown_config_is_one_clear_line():
     with pytest.raises(BenchmarkError, match="unknown config 'nonsense_x'"):
         locate_config('nonsense_x')

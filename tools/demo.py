@@ -15,7 +15,7 @@ from mmengine.config import Config
 
 import mmconvmlp  # noqa: F401  (registers ConvMLP)
 from mmconvmlp.engine import install_checkpoint_io
-from mmconvmlp.visualization import load_image
+from mmconvmlp.images import load_image
 
 
 def main():
@@ -39,8 +39,10 @@ def main():
     runtime = None
     if args.backend != 'pytorch':
         from mmconvmlp.deploy import build_runtime_model
-        runtime = build_runtime_model(args.checkpoint, args.backend,
-                                      model_cfg=cfg.model)
+        from mmconvmlp.deploy.onnx_export import dataset_meta
+        runtime = build_runtime_model(
+            args.checkpoint, args.backend, model_cfg=cfg.model,
+            classes=dataset_meta(cfg)['classes'] or None)
         runtime.cfg = cfg  # the inference APIs read the test pipeline here
     if cfg.default_scope == 'mmseg':
         from mmseg.apis import inference_model, init_model

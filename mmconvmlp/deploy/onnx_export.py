@@ -15,16 +15,21 @@ head (box and mask branches) runs in PyTorch on the runtime's outputs; its
 weights go into a file beside the ``.onnx`` (``<name>.roi_head.pth``).
 
 Everything a runtime needs besides the graph is stored in the file's
-metadata (:func:`read_metadata`): the preprocessing (mean, std, channel
-order, pad divisor), the class names, the output groups and the config.
+metadata as plain JSON data (:mod:`.metadata`): the preprocessing (mean,
+std, channel order, pad divisor), the class names, the output groups, the
+post-processing settings of the model and the test pipeline. No code: the
+config itself is not stored.
 """
-import json
 import os.path as osp
+import tempfile
 import warnings
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from ..checkpoint import atomic_write, save_file
+from .metadata import FORMAT, model_settings, read_metadata, write_metadata
 
 #: Opset of the exported graphs (ONNX Runtime >= 1.13, OpenVINO >= 2022.3).
 OPSET = 17
@@ -232,7 +237,8 @@ def export_onnx(model, cfg, out_file, shape=(800, 1216), batch=1,
 
     Args:
         model (nn.Module): the PyTorch model; it is not changed.
-        cfg (Config): its config, stored in the file.
+        cfg (Config): its config; its post-processing settings and test
+            pipeline are stored in the file as plain data.
         out_file (str): the ``.onnx`` file to write.
         shape (tuple[int, int]): height and width of the example input
             (the only input size the file accepts unless ``dynamic``).
@@ -242,11 +248,28 @@ def export_onnx(model, cfg, out_file, shape=(800, 1216), batch=1,
         palette (list[list[int]]): their colours (segmentation), stored.
 
     Returns:
-        dict: the metadata written (see :func:`read_metadata`).
+        dict: the metadata written (see :mod:`.metadata`).
     """
     import copy
 
     import onnx
+    scope = cfg.get('default_scope', 'mmdet')
+    pipeline = cfg.get('test_pipeline') or (
+        cfg.get('test_dataloader') or {}).get('dataset', {}).get('pipeline')
+    metadata = dict(
+        format=FORMAT,
+        task='segmentation' if scope == 'mmseg' else 'detection',
+        default_scope=scope,
+        preprocessing=preprocessing_metadata(
+            cfg.model.get('data_preprocessor')),
+        classes=list(classes or []),
+        palette=list(palette or []),
+        input_shape=[batch if not dynamic else -1, 3,
+                     *(shape if not dynamic else (-1, -1))],
+        model=model_settings(cfg.model),
+    )
+    if pipeline:
+        metadata['test_pipeline'] = list(pipeline)
     model = copy.deepcopy(model).cpu().eval()
     make_dynamic_safe(model)
     wrapper = FlatOutputs(model).eval()
@@ -255,52 +278,17 @@ def export_onnx(model, cfg, out_file, shape=(800, 1216), batch=1,
         groups = wrapper.output_groups(x)
     names = [f'{name}.{i}' if count else name for name, count in groups
              for i in range(max(count, 1))]
-    trace_to_onnx(wrapper, x, out_file, names, dynamic)
-    proto = onnx.load(out_file)
+    metadata['output_groups'] = groups
+    with tempfile.TemporaryDirectory() as tmp:
+        traced = osp.join(tmp, 'traced.onnx')
+        trace_to_onnx(wrapper, x, traced, names, dynamic)
+        proto = onnx.load(traced)
     onnx.checker.check_model(proto, full_check=True)
-    metadata = dict(
-        task='segmentation' if cfg.get('default_scope') == 'mmseg'
-        else 'detection',
-        default_scope=cfg.get('default_scope', 'mmdet'),
-        output_groups=groups,
-        preprocessing=preprocessing_metadata(
-            cfg.model.get('data_preprocessor')),
-        classes=list(classes or []),
-        palette=list(palette or []),
-        input_shape=[batch if not dynamic else -1, 3,
-                     *(shape if not dynamic else (-1, -1))],
-        config=cfg.pretty_text,
-    )
     if wrapper.two_stage:
-        from ..checkpoint import save_file
         roi_file = osp.splitext(out_file)[0] + '.roi_head.pth'
         save_file({'state_dict': model.roi_head.state_dict()}, roi_file)
         metadata['roi_head_file'] = osp.basename(roi_file)
-    for key, value in metadata.items():
-        entry = proto.metadata_props.add()
-        entry.key = f'mmconvmlp.{key}'
-        entry.value = value if key == 'config' else json.dumps(value)
-    onnx.save(proto, out_file)
-    return metadata
+    write_metadata(proto, metadata)
+    atomic_write(proto.SerializeToString(), out_file)
+    return read_metadata(out_file)
 
-
-def read_metadata(onnx_file):
-    """The metadata :func:`export_onnx` stored in ``onnx_file``: task,
-    default_scope, output_groups, preprocessing, classes, palette,
-    input_shape,
-    config (text) and, for two-stage detectors, roi_head_file."""
-    import onnx
-    if not osp.isfile(onnx_file):
-        raise FileNotFoundError(f'ONNX file not found: {onnx_file}')
-    proto = onnx.load(onnx_file, load_external_data=False)
-    metadata = {}
-    for entry in proto.metadata_props:
-        if entry.key.startswith('mmconvmlp.'):
-            key = entry.key[len('mmconvmlp.'):]
-            metadata[key] = (entry.value if key == 'config'
-                             else json.loads(entry.value))
-    if 'output_groups' not in metadata:
-        raise ValueError(
-            f'{onnx_file} was not exported by mmconvmlp (no mmconvmlp.* '
-            'metadata); export it with tools/deployment/export_onnx.py')
-    return metadata

@@ -9,13 +9,13 @@ speed and its mAP / mIoU change are measured, not assumed: README,
 "int8".
 """
 import glob
-import json
 import os
 import os.path as osp
-import shutil
 import tempfile
 
-from .onnx_export import read_metadata
+from ..checkpoint import atomic_write
+from ..images import check_image_file
+from .metadata import read_metadata, stored_pipeline, write_metadata
 
 #: Where :func:`quantize_onnx` looks for calibration images by default.
 DEFAULT_IMAGES = 'data/builtin/images/training'
@@ -41,24 +41,27 @@ def calibration_images(images=DEFAULT_IMAGES, num=32):
     if not files:
         raise FileNotFoundError(f'calibration images: no {IMAGE_SUFFIXES} '
                                 f'files in {images}')
-    return files[:num]
+    files = files[:num]
+    for path in files:
+        check_image_file(path)
+    return files
 
 
 class _Calibration:
-    """ONNX Runtime's calibration reader: the images, through the config's
-    test pipeline (annotations skipped) and data preprocessor."""
+    """ONNX Runtime's calibration reader: the images, through the exported
+    model's test pipeline (annotations skipped) and data preprocessor, as
+    stored in its metadata."""
 
-    def __init__(self, files, cfg, input_name, input_shape):
+    def __init__(self, files, metadata, input_name, input_shape):
         from mmengine.dataset import Compose, pseudo_collate
         from mmengine.registry import init_default_scope
 
         from ..registry import MODELS
-        init_default_scope(cfg.default_scope)
-        pipeline = cfg.get('test_pipeline') or \
-            cfg.test_dataloader.dataset.pipeline
-        self.pipeline = Compose([t for t in pipeline
+        init_default_scope(metadata['default_scope'])
+        self.pipeline = Compose([t for t in stored_pipeline(metadata)
                                  if t['type'] != 'LoadAnnotations'])
-        self.preprocessor = MODELS.build(cfg.model.data_preprocessor)
+        self.preprocessor = MODELS.build(
+            metadata['model']['data_preprocessor'])
         self.collate = pseudo_collate
         self.files, self.input_name = iter(files), input_name
         self.fixed = (tuple(input_shape[2:]) if input_shape[2] > 0
@@ -96,40 +99,41 @@ def quantize_onnx(onnx_file, out_file, images=DEFAULT_IMAGES, num=32,
         dict: the ``quantization`` metadata written.
     """
     import onnx
-    from mmengine.config import Config
     from onnxruntime.quantization import (CalibrationMethod, QuantFormat,
                                           QuantType, quantize_static)
     from onnxruntime.quantization.shape_inference import quant_pre_process
     metadata = read_metadata(onnx_file)
-    cfg = Config.fromstring(metadata['config'], '.py')
+    if 'test_pipeline' not in metadata:
+        raise ValueError(f'{onnx_file} stores no test pipeline to calibrate '
+                         'with: export it from a config that has one')
     files = calibration_images(images, num)
+    info = dict(method='onnxruntime static, QDQ, Conv/MatMul/Gemm with int8 '
+                f'weights per {"channel" if per_channel else "tensor"} and '
+                'uint8 activations, MinMax calibration',
+                images=len(files),
+                source=os.path.basename(onnx_file))
     with tempfile.TemporaryDirectory() as tmp:
         prepared = osp.join(tmp, 'prepared.onnx')
+        quantized_file = osp.join(tmp, 'quantized.onnx')
         quant_pre_process(onnx_file, prepared, skip_symbolic_shape=True)
-        reader = _Calibration(files, cfg, 'inputs', metadata['input_shape'])
-        quantize_static(prepared, out_file, reader,
+        reader = _Calibration(files, metadata, 'inputs',
+                              metadata['input_shape'])
+        quantize_static(prepared, quantized_file, reader,
                         quant_format=QuantFormat.QDQ,
                         activation_type=QuantType.QUInt8,
                         weight_type=QuantType.QInt8,
                         per_channel=per_channel,
                         op_types_to_quantize=list(QUANTIZED_OPS),
                         calibrate_method=CalibrationMethod.MinMax)
-    source = onnx.load(onnx_file, load_external_data=False)
-    quantized = onnx.load(out_file)
+        quantized = onnx.load(quantized_file)
     del quantized.metadata_props[:]
-    quantized.metadata_props.extend(source.metadata_props)
-    info = dict(method='onnxruntime static, QDQ, Conv/MatMul/Gemm with int8 '
-                f'weights per {"channel" if per_channel else "tensor"} and '
-                'uint8 activations, MinMax calibration',
-                images=len(files),
-                source=os.path.basename(onnx_file))
-    entry = quantized.metadata_props.add()
-    entry.key, entry.value = 'mmconvmlp.quantization', json.dumps(info)
-    onnx.save(quantized, out_file)
+    write_metadata(quantized, dict(metadata, quantization=info))
     if 'roi_head_file' in metadata:  # the RoI head stays in PyTorch, fp32
         src, dst = (osp.join(osp.dirname(osp.abspath(f)),
                              metadata['roi_head_file'])
                     for f in (onnx_file, out_file))
         if src != dst:
-            shutil.copyfile(src, dst)
+            with open(src, 'rb') as f:
+                atomic_write(f.read(), dst)
+    atomic_write(quantized.SerializeToString(), out_file)
     return info

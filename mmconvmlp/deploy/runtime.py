@@ -11,6 +11,14 @@ like any model::
 
     model = dict(type='mmconvmlp.RuntimeDetector', onnx_file='model.onnx',
                  backend='onnxruntime')
+
+The file is data: its metadata is checked JSON (:mod:`.metadata`), the
+RoI-head weights beside a two-stage detector's file are read weights-only.
+Without a config the post-processing is built from the settings stored in
+the file; given the user's model config (``model_cfg``: ``tools/test.py``,
+``tools/demo.py``), that config builds it and the file is only checked to
+fit it (task, preprocessing, classes). Only the heads are built: backbone
+and neck run in the graph.
 """
 import os.path as osp
 
@@ -21,7 +29,8 @@ from mmengine.config import Config
 from mmengine.model import BaseModel
 
 from ..registry import MODELS
-from .onnx_export import read_metadata
+from .metadata import MetadataError, model_settings, read_metadata
+from .onnx_export import dataset_meta, preprocessing_metadata
 
 #: The runtimes :func:`build_backend` knows.
 BACKENDS = ('onnxruntime', 'openvino')
@@ -98,36 +107,85 @@ def _group(arrays, groups, device):
     return out
 
 
+@MODELS.register_module()
+class InExportedGraph(nn.Module):
+    """Stands in for the backbone of a runtime model's PyTorch part: the
+    backbone (and neck) run in the exported graph."""
+
+    def forward(self, *args, **kwargs):
+        raise RuntimeError('this part of the model runs in the exported '
+                           'graph, not in PyTorch')
+
+
+def _num_classes(settings):
+    """The number of classes the heads of a model's settings predict."""
+    for path in (('bbox_head', ), ('roi_head', 'bbox_head'),
+                 ('decode_head', )):
+        node = settings
+        for key in path:
+            node = node.get(key) if isinstance(node, dict) else None
+        if isinstance(node, dict) and 'num_classes' in node:
+            return node['num_classes']
+    return None
+
+
+def check_compatible(metadata, settings, classes=None, source='file'):
+    """Refuse a user's model config that the exported file does not fit:
+    another preprocessing (mean, std, channel order, pad divisor) or other
+    classes (their number in the heads, their names if ``classes`` is
+    given). The error names the setting, the file's and the config's
+    values."""
+    stored = metadata['preprocessing']
+    given = preprocessing_metadata(settings.get('data_preprocessor'))
+    for key in ('mean', 'std', 'bgr_to_rgb', 'pad_size_divisor'):
+        if given[key] != stored[key]:
+            raise ValueError(
+                f'{source} was exported with data_preprocessor {key}='
+                f'{stored[key]}, the config has {given[key]}: export it '
+                'from this config, or test it with the config it came from')
+    names = metadata['classes']
+    num = _num_classes(settings)
+    if names and num is not None and num != len(names):
+        raise ValueError(f'{source} predicts {len(names)} classes '
+                         f'({", ".join(names[:5])}...), the config\'s heads '
+                         f'{num}')
+    if names and classes and list(classes) != names:
+        raise ValueError(f'{source} was exported for the classes {names}, '
+                         f'the config\'s test dataset has {list(classes)}')
+
+
 class _RuntimeModel(BaseModel):
     """What the runtime detector and segmentor share: the graph in a
-    runtime, the config's data preprocessor, and the PyTorch model's heads
-    for post-processing (without backbone and neck)."""
+    runtime, the data preprocessor, and the model's heads in PyTorch for
+    post-processing (its backbone stands in: :class:`InExportedGraph`)."""
 
     task = None
 
     def __init__(self, onnx_file, backend='onnxruntime', model_cfg=None,
-                 threads=None, data_preprocessor=None, init_cfg=None):
+                 threads=None, classes=None, data_preprocessor=None,
+                 init_cfg=None):
         from mmengine.registry import init_default_scope
 
         from ..registry import build_model
         self.metadata = read_metadata(onnx_file)
         if self.metadata['task'] != self.task:
-            raise ValueError(
+            raise MetadataError(
                 f'{onnx_file} holds a {self.metadata["task"]} model; '
                 f'{type(self).__name__} runs {self.task} models')
-        cfg = Config.fromstring(self.metadata['config'], '.py')
-        if model_cfg is not None:
-            cfg.model = model_cfg
-        init_default_scope(cfg.default_scope)
+        if model_cfg is None:
+            settings = self.metadata['model']
+        else:
+            settings = model_settings(model_cfg)
+            check_compatible(self.metadata, settings, classes, onnx_file)
+        scope = self.metadata['default_scope']
+        init_default_scope(scope)
         super().__init__(
-            data_preprocessor=data_preprocessor or cfg.model.data_preprocessor,
-            init_cfg=init_cfg)
-        # the PyTorch model only post-processes: drop its heavy parts
-        torch_model = build_model(cfg).eval()
-        torch_model.backbone = nn.Identity()
-        if hasattr(torch_model, 'neck'):
-            torch_model.neck = nn.Identity()
-        self.torch_model = torch_model
+            data_preprocessor=data_preprocessor
+            or settings.get('data_preprocessor'), init_cfg=init_cfg)
+        heads_only = dict(settings, neck=None, train_cfg=None,
+                          backbone=dict(type='mmconvmlp.InExportedGraph'))
+        self.torch_model = build_model(
+            Config(dict(default_scope=scope, model=heads_only))).eval()
         self.onnx_file = onnx_file
         self.backend_name = backend
         self.backend = build_backend(onnx_file, backend, threads)
@@ -190,15 +248,35 @@ class RuntimeDetector(_RuntimeModel):
         super().__init__(onnx_file, backend, model_cfg, threads, **kwargs)
         self.two_stage = 'roi_head_file' in self.metadata
         if self.two_stage:
-            from ..checkpoint import load_file
-            roi_file = osp.join(osp.dirname(onnx_file),
-                                self.metadata['roi_head_file'])
-            if not osp.isfile(roi_file):
-                raise FileNotFoundError(
-                    f'{onnx_file} is a two-stage detector whose RoI head '
-                    f'runs in PyTorch: its weights {roi_file} are missing')
-            self.torch_model.roi_head.load_state_dict(
-                load_file(roi_file)['state_dict'])
+            self._load_roi_head(onnx_file)
+        elif hasattr(self.torch_model, 'roi_head'):
+            raise MetadataError(f'{onnx_file} holds a one-stage detector, '
+                                'the config a two-stage one')
+
+    def _load_roi_head(self, onnx_file):
+        """The RoI head's weights from the bare file name the metadata
+        gives, beside ``onnx_file``, weights-only."""
+        from ..checkpoint import CheckpointError, load_file
+        roi_file = osp.join(osp.dirname(osp.abspath(onnx_file)),
+                            self.metadata['roi_head_file'])
+        if not osp.isfile(roi_file):
+            raise FileNotFoundError(
+                f'{onnx_file} is a two-stage detector whose RoI head '
+                f'runs in PyTorch: its weights {roi_file} are missing')
+        roi_head = getattr(self.torch_model, 'roi_head', None)
+        if roi_head is None:
+            raise MetadataError(f'{onnx_file} holds a two-stage detector, '
+                                'the config a one-stage one')
+        state = load_file(roi_file)
+        if not isinstance(state, dict) or not isinstance(
+                state.get('state_dict'), dict):
+            raise CheckpointError(f'{roi_file}: expected a dict with a '
+                                  '"state_dict" of the RoI head')
+        try:
+            roi_head.load_state_dict(state['state_dict'])
+        except RuntimeError as err:
+            raise CheckpointError(f'{roi_file} does not fit the RoI head: '
+                                  f'{str(err).splitlines()[0]}') from None
 
     def postprocess(self, outputs, inputs, data_samples):
         """mmdet's post-processing of the raw outputs (``rescale=True``)."""
@@ -248,9 +326,29 @@ class RuntimeSegmentor(_RuntimeModel):
 
 
 def build_runtime_model(onnx_file, backend='onnxruntime', model_cfg=None,
-                        threads=None):
+                        threads=None, classes=None):
     """The runtime model (:class:`RuntimeDetector` or
-    :class:`RuntimeSegmentor`) for an exported file."""
+    :class:`RuntimeSegmentor`) for an exported file; with ``model_cfg``
+    (and ``classes``) of the user's config, see :func:`check_compatible`."""
     task = read_metadata(onnx_file)['task']
     cls = RuntimeSegmentor if task == 'segmentation' else RuntimeDetector
-    return cls(onnx_file, backend, model_cfg, threads).eval()
+    return cls(onnx_file, backend, model_cfg, threads,
+               classes=classes).eval()
+
+
+def use_runtime_model(cfg, onnx_file, backend):
+    """Make ``cfg.model`` the runtime model of an exported file, built from
+    the config's own model settings (preprocessing, ``test_cfg``); the file
+    is checked to fit them and the config's test classes."""
+    if not str(onnx_file).endswith('.onnx'):
+        raise ValueError(f'--backend {backend} runs an exported .onnx file '
+                         f'(tools/deployment/export_onnx.py), got '
+                         f'{onnx_file}')
+    kind = ('RuntimeSegmentor' if cfg.get('default_scope') == 'mmseg'
+            else 'RuntimeDetector')
+    cfg.model = dict(type=f'mmconvmlp.{kind}',
+                     onnx_file=osp.abspath(onnx_file), backend=backend,
+                     model_cfg=cfg.model.to_dict(),
+                     classes=dataset_meta(cfg)['classes'] or None)
+    cfg.load_from = None
+    return cfg

@@ -8,6 +8,7 @@ import difflib
 import inspect
 import os
 import os.path as osp
+import re
 
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
@@ -15,14 +16,43 @@ from mmengine.runner import Runner
 from .distributed import setup_cpu_distributed, teardown_distributed
 
 
-def _common_args(parser):
-    parser.add_argument('config', help='config file path')
-    parser.add_argument('--work-dir', help='where logs and checkpoints go')
+#: One part of a ``--cfg-options`` key: a name (no dunders) or an index.
+CFG_KEY_PART = re.compile(r'(?!__)[A-Za-z_][A-Za-z0-9_]*|\d+')
+
+
+class CfgOptionsAction(DictAction):
+    """mmengine's ``DictAction`` with one clear line for an argument that is
+    not ``KEY=VALUE`` or whose key is not a dotted path of names and
+    indices."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        for kv in values or []:
+            if '=' not in kv:
+                raise argparse.ArgumentError(
+                    self, f'{kv!r}: expected KEY=VALUE')
+            bad = [part for part in kv.split('=', 1)[0].split('.')
+                   if not CFG_KEY_PART.fullmatch(part)]
+            if bad:
+                raise argparse.ArgumentError(
+                    self, f'{kv!r}: {bad[0]!r} is not a config key (names '
+                    'and list indices, joined by dots)')
+        super().__call__(parser, namespace, values, option_string)
+
+
+def add_cfg_options(parser):
+    """Add mmdet's ``--cfg-options`` flag, checked (see
+    :class:`CfgOptionsAction` and :func:`check_cfg_options`)."""
     parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
+        '--cfg-options', nargs='+', action=CfgOptionsAction,
         help='override config settings, key=value (nested keys with dots, '
         'lists as key="[a,b]"); a key that looks like a typo of an existing '
         'one is refused')
+
+
+def _common_args(parser):
+    parser.add_argument('config', help='config file path')
+    parser.add_argument('--work-dir', help='where logs and checkpoints go')
+    add_cfg_options(parser)
     parser.add_argument('--launcher', default='none',
                         choices=['none', 'pytorch', 'slurm', 'mpi'],
                         help='job launcher')
@@ -216,6 +246,7 @@ def configure_test(cfg, args):
     if backend == 'pytorch':
         cfg.load_from = args.checkpoint
     else:
+        from ..deploy.runtime import use_runtime_model
         use_runtime_model(cfg, args.checkpoint, backend)
     if args.show or args.show_dir:
         _enable_visualization(cfg, args)
@@ -224,23 +255,6 @@ def configure_test(cfg, args):
         cfg.test_evaluator['keep_results'] = True
     elif args.out and not args.out.endswith(('.pkl', '.pickle')):
         raise ValueError(f'--out must be a .pkl file, got {args.out}')
-    return cfg
-
-
-def use_runtime_model(cfg, onnx_file, backend):
-    """Make ``cfg.model`` the runtime model of an exported file
-    (:mod:`mmconvmlp.deploy.runtime`), keeping the config's model settings
-    (preprocessing, ``test_cfg``) for its pre- and post-processing."""
-    if not onnx_file.endswith('.onnx'):
-        raise ValueError(f'--backend {backend} runs an exported .onnx file '
-                         f'(tools/deployment/export_onnx.py), got '
-                         f'{onnx_file}')
-    kind = ('RuntimeSegmentor' if cfg.get('default_scope') == 'mmseg'
-            else 'RuntimeDetector')
-    cfg.model = dict(type=f'mmconvmlp.{kind}',
-                     onnx_file=osp.abspath(onnx_file), backend=backend,
-                     model_cfg=cfg.model.to_dict())
-    cfg.load_from = None
     return cfg
 
 

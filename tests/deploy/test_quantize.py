@@ -29,11 +29,11 @@ def test_int8_file_runs_and_stays_close(config, config_path, spread_model,
     meta = read_metadata(int8)
     assert meta['quantization'] == info
     assert meta['classes'] == ['a', 'b', 'c']
-    assert meta['config'] == read_metadata(fp32)['config']
+    assert meta['model'] == read_metadata(fp32)['model']
     # a validation image, preprocessed as calibration preprocesses
     from mmconvmlp.deploy.quantize import _Calibration
     val = builtin_workspace / 'data/builtin/images/validation/0000.jpg'
-    x = torch.from_numpy(_Calibration([str(val)], cfg, 'inputs',
+    x = torch.from_numpy(_Calibration([str(val)], meta, 'inputs',
                                       [-1, 3, -1, -1]).get_next()['inputs'])
     with torch.no_grad():
         ref = build_runtime_model(fp32)(x, mode='tensor')
@@ -57,7 +57,9 @@ def test_calibration_images_are_named_or_refused(tmp_path):
         calibration_images(str(tmp_path / 'missing'))
     with pytest.raises(FileNotFoundError, match='no .* files'):
         calibration_images(str(tmp_path))
-    for name in ('b.jpg', 'a.png', 'notes.txt'):
-        (tmp_path / name).write_bytes(b'')
+    from PIL import Image
+    (tmp_path / 'notes.txt').write_text('not an image')
+    for name in ('b.jpg', 'a.png'):
+        Image.new('RGB', (8, 8)).save(tmp_path / name)
     assert [p[-5:] for p in calibration_images(str(tmp_path), num=1)] == [
         'a.png']

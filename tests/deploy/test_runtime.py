@@ -5,6 +5,9 @@ random weights with non-trivial BN statistics), run at two odd sizes:
 raw outputs within 1e-4 relative, the same detections, >= 99.9% of mask and
 label pixels equal.
 """
+import copy
+import shutil
+
 import pytest
 import torch
 from mmengine.config import Config
@@ -121,12 +124,15 @@ def test_metadata_describes_the_model(exported):
     assert pre['pad_size_divisor'] == 32
     assert meta['output_groups'] == [['cls_scores', 5], ['bbox_preds', 5]]
     assert meta['input_shape'] == [-1, 3, -1, -1]
-    assert Config.fromstring(meta['config'], '.py').model.bbox_head.type == (
-        'RetinaHead')
+    assert meta['format'] == 2 and 'config' not in meta
+    # the post-processing settings as plain data, without backbone and neck
+    assert meta['model']['bbox_head']['type'] == 'RetinaHead'
+    assert meta['model']['test_cfg'] == cfg.model.test_cfg.to_dict()
+    assert not {'backbone', 'neck', 'init_cfg'} & set(meta['model'])
+    assert meta['test_pipeline'][0]['type'] == 'LoadImageFromFile'
 
 
 def test_mask_rcnn_roi_head_runs_in_pytorch_from_its_file(exported, tmp_path):
-    import shutil
     _, _, onnx_file = exported('mask_rcnn')
     meta = read_metadata(onnx_file)
     assert meta['roi_head_file'] == 'mask_rcnn.roi_head.pth'
@@ -183,3 +189,55 @@ def test_bad_files_are_named(tmp_path):
     with pytest.raises(ValueError, match="backend 'tensorrt'"):
         from mmconvmlp.deploy import build_backend
         build_backend(foreign, 'tensorrt')
+
+
+def test_a_users_config_builds_the_post_processing_if_it_fits(exported):
+    cfg, _, onnx_file = exported('retinanet')
+    runtime = build_runtime_model(onnx_file, model_cfg=cfg.model,
+                                  classes=['disc', 'square', 'triangle'])
+    assert runtime.torch_model.bbox_head.test_cfg == cfg.model.test_cfg
+    # only the heads are built: backbone and neck run in the graph
+    assert sum(p.numel() for p in runtime.torch_model.parameters()) == sum(
+        p.numel() for p in runtime.torch_model.bbox_head.parameters())
+    other_mean = copy.deepcopy(cfg.model)
+    other_mean.data_preprocessor.mean = [0, 0, 0]
+    with pytest.raises(ValueError, match='data_preprocessor mean='):
+        build_runtime_model(onnx_file, model_cfg=other_mean)
+    other_head = copy.deepcopy(cfg.model)
+    other_head.bbox_head.num_classes = 80
+    with pytest.raises(ValueError, match="predicts 3 classes .* heads 80"):
+        build_runtime_model(onnx_file, model_cfg=other_head)
+    with pytest.raises(ValueError, match='exported for the classes'):
+        build_runtime_model(onnx_file, model_cfg=cfg.model,
+                            classes=['cat', 'dog', 'cow'])
+    with pytest.raises(ValueError, match='holds a detection model'):
+        from mmconvmlp.deploy import RuntimeSegmentor
+        RuntimeSegmentor(onnx_file)
+
+
+def test_roi_head_weights_are_data(exported, tmp_path, monkeypatch):
+    """The RoI head's file is read weights-only: one that carries code is
+    refused; stock torch.load opens ours."""
+    import os
+    _, _, onnx_file = exported('mask_rcnn')
+    roi_file = onnx_file.replace('.onnx', '.roi_head.pth')
+    assert torch.serialization.get_unsafe_globals_in_checkpoint(
+        roi_file) == []
+    marker = tmp_path / 'pwned'
+
+    class RunsCode:
+        def __reduce__(self):
+            return (os.system, (f'touch {marker}', ))
+
+    moved = tmp_path / 'mask_rcnn.onnx'
+    shutil.copy(onnx_file, moved)
+    torch.save({'state_dict': {}, 'x': RunsCode()},
+               tmp_path / 'mask_rcnn.roi_head.pth')
+    from mmconvmlp.checkpoint import CheckpointError
+    with pytest.raises(CheckpointError, match='refused to load'):
+        build_runtime_model(str(moved))
+    torch.save({'state_dict': {'foo': torch.zeros(1)}},
+               tmp_path / 'mask_rcnn.roi_head.pth')
+    with pytest.raises(CheckpointError, match='does not fit the RoI head'):
+        build_runtime_model(str(moved))
+    assert not marker.exists()

@@ -77,3 +77,19 @@ def test_neck_channels_must_match_backbone(option, expected):
                        r'ConvMLP backbone.*set model.neck.in_channels=' +
                        expected.replace('[', r'\[').replace(']', r'\]')):
         load_config(args)
+
+
+@pytest.mark.parametrize('junk,message', [
+    ('foo', "'foo': expected KEY=VALUE"),
+    ('=1', "'' is not a config key"),
+    ('a..b=1', "'' is not a config key"),
+    ('model.__class__=1', "'__class__' is not a config key"),
+    ('model.backbone.arch-x=1', "'arch-x' is not a config key"),
+    ("__import__('os')=1", "is not a config key"),
+])
+def test_cfg_options_junk_is_one_line(junk, message, capsys):
+    with pytest.raises(SystemExit) as info:
+        train_parser().parse_args([CONFIG, '--cfg-options', junk])
+    assert info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert 'error: argument --cfg-options' in err and message in err

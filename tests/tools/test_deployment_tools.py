@@ -103,3 +103,42 @@ def test_runtime_backend_needs_an_onnx_file(run_tool, builtin_workspace,
                    check=False)
     assert out.returncode != 0
     assert 'runs an exported .onnx file' in out.stderr
+
+
+def test_crafted_onnx_runs_no_code_in_test_and_demo(run_tool,
+                                                    builtin_workspace,
+                                                    config_path, tmp_path):
+    """The earlier format stored the config as Python text, which loading
+    executed, even when the user passed a config of their own."""
+    import onnx
+    from onnx import TensorProto, helper
+    marker = tmp_path / 'pwned'
+    graph = helper.make_graph(
+        [helper.make_node('Identity', ['inputs'], ['seg_logits'])], 'g',
+        [helper.make_tensor_value_info('inputs', TensorProto.FLOAT,
+                                       [1, 3, 8, 8])],
+        [helper.make_tensor_value_info('seg_logits', TensorProto.FLOAT,
+                                       [1, 3, 8, 8])])
+    proto = helper.make_model(graph)
+    for key, value in {
+            'config': f"open({str(marker)!r}, 'w').close()\n"
+                      "default_scope = 'mmseg'",
+            'task': '"segmentation"', 'default_scope': '"mmseg"',
+            'output_groups': '[["seg_logits", 0]]', 'classes': '[]',
+            'palette': '[]', 'input_shape': '[1, 3, 8, 8]'}.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = f'mmconvmlp.{key}', value
+    crafted = tmp_path / 'crafted.onnx'
+    onnx.save(proto, str(crafted))
+    cfg = config_path(CASES['semantic_fpn'][0])
+    image = builtin_workspace / 'data/builtin/images/validation/0000.jpg'
+    for script, args in (
+            ('test.py', [cfg, crafted, '--backend', 'onnxruntime',
+                         '--work-dir', tmp_path / 'w']),
+            ('demo.py', [image, cfg, crafted, '--backend', 'onnxruntime',
+                         '--out', tmp_path / 'demo.png'])):
+        out = run_tool(script, *args, cwd=builtin_workspace, check=False)
+        assert out.returncode != 0
+        assert 'export it again' in out.stderr, out.stderr[-2000:]
+    assert not marker.exists()
+    assert not (tmp_path / 'demo.png').exists()

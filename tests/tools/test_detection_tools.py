@@ -3,11 +3,13 @@ import json
 import pickle
 import shutil
 
+import numpy as np
 import pytest
 import torch
 
 from mmconvmlp.checkpoint import load_file
 from quick_runs import KEEP_ALL_BOXES, NO_WORKERS
+from stock_apis import DETECTION, check_stock_output, run_stock
 
 RETINANET = 'detection/retinanet_convmlp_s_builtin.py'
 FAST = ['train_cfg.max_epochs=2', 'train_cfg.val_interval=2', *KEEP_ALL_BOXES,
@@ -59,6 +61,18 @@ def test_train_resume_test_demo(run_tool, builtin_workspace, config_path, tmp_pa
     run_tool('demo.py', image, cfg, work / 'epoch_3.pth', '--out',
              tmp_path / 'demo.png', cwd=ws)
     assert (tmp_path / 'demo.png').stat().st_size > 0
+
+    # mmdet's own APIs open the checkpoint (stock weights-only torch.load),
+    # and so they do the published one
+    out = run_stock(DETECTION, cfg, work / 'epoch_3.pth', image, cwd=ws)
+    check_stock_output(out)
+    assert "classes ('disc', 'square', 'triangle')" in out
+    out = run_tool('model_converters/publish_model.py', work / 'epoch_3.pth',
+                   tmp_path / 'published.pth', cwd=ws)
+    published = out.stdout.split('published ')[-1].strip()
+    assert 'message_hub, optimizer, param_schedulers, random_states' in \
+        out.stdout
+    check_stock_output(run_stock(DETECTION, cfg, published, image, cwd=ws))
 
 
 @pytest.mark.slow
@@ -140,7 +154,8 @@ def test_converter_on_official_layout(run_tool, tmp_path):
     backbone = ConvMLP(arch='s').state_dict()
     official = {
         'meta': {'mmcv_version': '1.3.8', 'CLASSES': ('person', 'bicycle'),
-                 'epoch': 12},
+                 'epoch': 12, 'hook_msgs': {'best_score': np.float64(0.5)},
+                 'config': "import os; model = dict(type='RetinaNet')"},
         'state_dict': {**{f'backbone.{k}': v for k, v in backbone.items()},
                        'bbox_head.retina_cls.weight': torch.zeros(18, 256, 3, 3)},
         'optimizer': {'state': {}, 'param_groups': []},
@@ -155,6 +170,7 @@ def test_converter_on_official_layout(run_tool, tmp_path):
                                                            'bicycle']
     assert 'optimizer' not in converted
     assert converted['state_dict'].keys() == official['state_dict'].keys()
+    assert torch.serialization.get_unsafe_globals_in_checkpoint(dst) == []
 
 
 @pytest.fixture(scope='module')

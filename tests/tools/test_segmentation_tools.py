@@ -8,6 +8,7 @@ import pytest
 
 from mmconvmlp.checkpoint import load_file
 from quick_runs import NO_WORKERS
+from stock_apis import SEGMENTATION, check_stock_output, run_stock
 
 SEM_FPN = 'segmentation/semantic_fpn_convmlp_s_builtin.py'
 FAST = [*NO_WORKERS, 'train_dataloader.batch_size=2',
@@ -35,6 +36,12 @@ def test_train_resume_test(run_tool, builtin_workspace, config_path, tmp_path):
     assert 'mIoU:' in log
     assert len(list((tmp_path / 'pred').glob('*.png'))) == 4
     miou = float(re.search(r'mIoU: ([0-9.]+)', log).group(1))
+
+    # mmseg's own APIs open the checkpoint (stock weights-only torch.load)
+    image = ws / 'data/builtin/images/validation/0000.jpg'
+    out = run_stock(SEGMENTATION, cfg, work / 'iter_6.pth', image, cwd=ws)
+    check_stock_output(out)
+    assert "classes ('background', 'disc', 'square', 'triangle')" in out
 
     # the benchmark reports the same mIoU through the normal test loop
     run_tool('analysis_tools/benchmark_seg.py', f'{cfg}:{work / "iter_6.pth"}',

@@ -19,7 +19,8 @@ import mmcv
 
 from mmconvmlp.complexity import build_untrained, load_config
 from mmconvmlp.engine import install_checkpoint_io
-from mmconvmlp.visualization import featmap_figure, feature_maps, load_image
+from mmconvmlp.images import load_image
+from mmconvmlp.visualization import featmap_figure, feature_maps
 
 
 def build(config, checkpoint, out_indices):

@@ -13,10 +13,11 @@ file's metadata; ONNX's checker validates it. Run it with
 """
 import argparse
 
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 
 import mmconvmlp  # noqa: F401  (registers ConvMLP)
 from mmconvmlp.deploy.onnx_export import export_onnx, load_model
+from mmconvmlp.engine.cli import add_cfg_options, check_cfg_options
 
 
 def main():
@@ -32,12 +33,12 @@ def main():
     size.add_argument('--dynamic', action='store_true',
                       help='any batch size, height and width')
     parser.add_argument('--batch', type=int, default=1)
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config settings, key=value')
+    add_cfg_options(parser)
     args = parser.parse_args()
 
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
+        check_cfg_options(cfg, args.cfg_options)
         cfg.merge_from_dict(args.cfg_options)
     model, dataset_meta = load_model(cfg, args.checkpoint)
     meta = export_onnx(model, cfg, args.out, shape=tuple(args.shape),
