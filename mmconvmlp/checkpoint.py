@@ -289,14 +289,14 @@ def plain_data(obj, where='checkpoint', strange=None):
     A value of any other type is kept as it is and its place
     (``meta.foo.bar: Type``) appended to ``strange``, if given.
     """
+    if isinstance(obj, np.generic):  # before float: np.float64 is one
+        return obj.item()
     if isinstance(obj, PLAIN_SCALARS):
         return obj
     if isinstance(obj, np.ndarray):
         if obj.dtype.kind in 'biufc':
             return torch.from_numpy(np.ascontiguousarray(obj))
         return plain_data(obj.tolist(), where, strange)
-    if isinstance(obj, np.generic):
-        return obj.item()
     if isinstance(obj, dict):
         kind = OrderedDict if isinstance(obj, OrderedDict) else dict
         out = kind((k, plain_data(v, f'{where}.{k}', strange))

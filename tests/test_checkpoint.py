@@ -224,6 +224,7 @@ def test_plain_data_opens_with_stock_weights_only_load(tmp_path):
     state = OrderedDict(w=torch.ones(2))
     state._metadata = OrderedDict({'': {'version': 2}})
     data = {'meta': {'seed': np.int64(3), 'arr': np.arange(3),
+                     'score': np.float64(0.5),
                      'names': ('a', 'b'), 'mix': [np.float32(0.5), None],
                      'obj': np.array(['x', 'y'])},
             'state_dict': state}
