@@ -6,31 +6,11 @@ import torch
 
 import mmconvmlp  # noqa: F401  (registers the backbone)
 from mmconvmlp import ConvMLP
+from mmconvmlp.analysis.weights import spread_weights
 from mmconvmlp.datasets import make_builtin_dataset
 from mmconvmlp.reference import ReferenceConvMLP
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def _perturb_norm_stats(model, seed=0):
-    """Give every BatchNorm non-trivial running stats and affine params, so
-    that eval-mode comparisons exercise them."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-                n = m.num_features
-                m.running_mean.copy_(torch.randn(n, generator=gen) * 0.1)
-                m.running_var.copy_(torch.rand(n, generator=gen) + 0.5)
-                m.weight.copy_(torch.rand(n, generator=gen) + 0.5)
-                m.bias.copy_(torch.randn(n, generator=gen) * 0.1)
-    return model
-
-
-@pytest.fixture(scope='session')
-def perturb_norm_stats():
-    """The function that randomises a model's BatchNorm stats in place."""
-    return _perturb_norm_stats
 
 
 @pytest.fixture
@@ -41,7 +21,7 @@ def model_pair():
         torch.manual_seed(0)
         model = ConvMLP(arch=arch, **kwargs)
         model.init_weights()
-        _perturb_norm_stats(model)
+        spread_weights(model)
         ref = ReferenceConvMLP(arch)
         ref.load_state_dict(model.state_dict())
         return model.eval(), ref.eval()
@@ -79,12 +59,7 @@ def spread_model():
         torch.manual_seed(0)
         model = build_model(cfg)
         model.init_weights()
-        _perturb_norm_stats(model)
-        with torch.no_grad():
-            for name, param in model.named_parameters():
-                if 'head' in name and param.dim() == 4:
-                    param.normal_(0, 0.05)
-        return model.eval()
+        return spread_weights(model, heads_std=0.05).eval()
 
     return build
 

@@ -8,16 +8,17 @@ import torch
 from mmengine.logging import MessageHub
 
 from mmconvmlp import ConvMLP
+from mmconvmlp.analysis.weights import spread_weights
 from mmconvmlp.checkpoint import (OFFICIAL_CHECKPOINTS, CheckpointError,
                                   load_file, plain_data, publish, resolve)
 from mmconvmlp.reference import ReferenceConvMLP
 
 
 @pytest.fixture
-def reference(perturb_norm_stats):
+def reference():
     """A reference ConvMLP-S with classifier and non-trivial BN stats."""
     torch.manual_seed(1)
-    return perturb_norm_stats(ReferenceConvMLP('s', num_classes=1000)).eval()
+    return spread_weights(ReferenceConvMLP('s', num_classes=1000)).eval()
 
 
 def _features(model, x):

@@ -62,7 +62,7 @@ def test_works_with_only_one_downstream_package(missing, config,
         import torch
         import mmconvmlp
         from mmengine.config import Config
-        from mmconvmlp.complexity import build_untrained
+        from mmconvmlp.analysis.complexity import build_untrained
         from mmconvmlp.registry import register_into_downstream
         print(register_into_downstream(mmconvmlp.ConvMLP))
         model = build_untrained(Config.fromfile({config_path(config)!r}))

@@ -4,7 +4,7 @@ import torch
 from mmdet.testing import demo_mm_inputs
 
 from mmconvmlp import ConvMLP
-from mmconvmlp.benchmarking import max_rel_error
+from mmconvmlp.analysis.measure import max_rel_error
 from mmconvmlp.deploy import optimize_for_inference
 from mmconvmlp.models.blocks import fold_layer_norm
 from mmconvmlp.ops import FusedWinogradConv2d, OneDNNLinear, WinogradConv2d

@@ -4,7 +4,7 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from mmconvmlp.benchmarking import max_rel_error
+from mmconvmlp.analysis.measure import max_rel_error
 from mmconvmlp.deploy import build_runtime_model, export_onnx, read_metadata
 from mmconvmlp.deploy.quantize import calibration_images, quantize_onnx
 

@@ -6,7 +6,7 @@ import torch
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmconvmlp import ConvMLP
-from mmconvmlp.benchmarking import max_rel_error
+from mmconvmlp.analysis.measure import max_rel_error
 
 # (arch, channels of maps 0..4), from the official arch table.
 ARCH_CHANNELS = {

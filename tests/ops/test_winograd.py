@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mmconvmlp.benchmarking import max_rel_error
+from mmconvmlp.analysis.measure import max_rel_error
 from mmconvmlp.ops import (FusedWinogradConv2d, WinogradConv2d,
                            takes_winograd, winograd_available,
                            winograd_status)

@@ -66,8 +66,8 @@ def run_stock(snippet, config, checkpoint, image, cwd):
 
 def check_stock_output(out):
     """What every run must show: a checkpoint that needs no allow-list,
-    mmengine's own loader, and none of our engine or deploy code."""
+    mmengine's own loader, and none of our opt-in fixes (``engine``) loaded:
+    only what the registry imports to register our modules."""
     assert 'unsafe globals: []' in out, out
     assert 'local checkpoint loader: mmengine.runner.checkpoint' in out, out
-    ours = out.split('mmconvmlp modules:')[1]
-    assert 'mmconvmlp.engine' not in ours and 'mmconvmlp.deploy' not in ours
+    assert 'mmconvmlp.engine' not in out.split('mmconvmlp modules:')[1]

@@ -50,7 +50,7 @@ def test_benchmark_seg_pipeline_and_miou(run_tool, tmp_path,
     import torch
 
     import mmconvmlp  # noqa: F401
-    from mmconvmlp.complexity import build_untrained, load_config
+    from mmconvmlp.analysis.complexity import build_untrained, load_config
     from mmconvmlp.model_zoo import config_path
     cfg = config_path('semantic_fpn_convmlp_s_builtin')
     ckpt = tmp_path / 'seg.pth'

@@ -109,7 +109,7 @@ def test_killed_run_resumes_to_the_same_weights(run_tool, repo_root,
     for key, value in straight['state_dict'].items():
         assert torch.equal(resumed['state_dict'][key], value), key
     # what we write is plain data: stock weights-only torch.load opens it
-    for name in ('epoch_1.pth', 'epoch_3.pth'):
+    for name in ('epoch_2.pth', 'epoch_3.pth'):  # max_keep_ckpts=2
         assert torch.serialization.get_unsafe_globals_in_checkpoint(
             work / name) == [], name
 

@@ -11,51 +11,12 @@ with ``--int8``, that file quantized (calibrated on IMAGES, by default the
 built-in training images) in ONNX Runtime; each
 path's ``test_step`` (preprocessing and post-processing included) timed in
 turns in one run, with its prediction compared with eager's
-(mmconvmlp.predict_benchmark).
+(mmconvmlp.analysis.predict_benchmark).
 """
 import argparse
-import os.path as osp
 
-import torch
-
-from mmconvmlp.benchmarking import markdown_table
+from mmconvmlp.analysis.predict_benchmark import KEYS, print_predict_benchmark
 from mmconvmlp.deploy.quantize import DEFAULT_IMAGES
-
-KEYS = {'retinanet': 'RetinaNet-ConvMLP-S',
-        'mask_rcnn': 'Mask R-CNN-ConvMLP-S',
-        'semantic_fpn': 'Semantic FPN-ConvMLP-S'}
-
-
-def print_predict_benchmark(size=None, repeats=5, models=tuple(KEYS),
-                            bf16=True, int8_images=None):
-    """Measure and print the table (``size``: (H, W) for every model, else
-    each model's default)."""
-    import mmconvmlp  # noqa: F401
-    from mmconvmlp.predict_benchmark import (MODELS, installed_backends,
-                                             measure_model)
-    root = osp.join(osp.dirname(osp.abspath(__file__)), '..', '..',
-                    'configs')
-    backends = installed_backends()
-    print(f'\n## Predict step of whole models (CPU '
-          f'{torch.backends.cpu.get_cpu_capability()}, '
-          f'{torch.get_num_threads()} threads, torch {torch.__version__}, '
-          f'batch 1, median of {repeats}; random weights, detectors keep '
-          f'every box: score_thr 0; runtimes: {", ".join(backends)})\n')
-    rows = []
-    for key in models:
-        name = KEYS[key]
-        config, default = MODELS[name]
-        height, width = size or default
-        rows += measure_model(name, osp.join(root, config), height, width,
-                              backends, repeats=repeats, bf16=bf16,
-                              int8_images=int8_images)
-    print(markdown_table(rows, [
-        ('model', 'model', '{}'), ('size', 'H×W', '{}'),
-        ('path', 'path', '{}'), ('latency', 'latency (ms)', '{:.0f}'),
-        ('speedup', 'vs eager', '{:.2f}×'),
-        ('agreement', 'prediction vs eager', '{}')]))
-    return rows
-
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])

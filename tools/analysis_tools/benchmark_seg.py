@@ -17,17 +17,15 @@ in ONNX Runtime / OpenVINO, timed in turns with PyTorch. Writes
 ``benchmark_seg.{md,csv,json}`` and two plots
 (``benchmark_seg_pareto.png``: latency against reported mIoU;
 ``benchmark_seg_cost.png``: latency against params and FLOPs) into
-``--out-dir``. See :mod:`mmconvmlp.seg_benchmark` for what is measured how.
+``--out-dir``. See :mod:`mmconvmlp.analysis.seg_benchmark` for what is
+measured how.
 """
 import argparse
-import json
-import os
-import os.path as osp
 
 import torch
 
-from mmconvmlp.seg_benchmark import (DEFAULT_MODELS, environment, make_jobs,
-                                     measure_in_turns, plot, table, write_csv)
+from mmconvmlp.analysis.seg_benchmark import (DEFAULT_MODELS, BenchmarkError,
+                                              run_benchmark)
 
 
 def parse_args():
@@ -61,27 +59,12 @@ def parse_args():
 
 def main():
     args = parse_args()
-    if args.images and not osp.isdir(args.images):
-        raise SystemExit(f'--images {args.images}: no such folder')
-    jobs, rows = make_jobs(args.models, vars(args))
-    sizes = [tuple(map(int, s.lower().split('x'))) for s in args.sizes]
-    rows += measure_in_turns(jobs, sizes, args.rounds)
-    env = environment(args.device)
-    title = (f'Semantic segmentation on {env["hardware"]}, {env["threads"]} '
-             f'threads, torch {env["torch"]}, batch {args.batch}, fp32')
-    os.makedirs(args.out_dir, exist_ok=True)
-    text = (f'{title}; latency: median of {args.rounds} rounds x '
-            f'{args.repeats} runs\n\n{table(rows)}\n')
-    stem = osp.join(args.out_dir, 'benchmark_seg')
-    with open(stem + '.md', 'w') as f:
-        f.write(text)
-    write_csv(rows, stem + '.csv')
-    with open(stem + '.json', 'w') as f:
-        json.dump(dict(environment=env, args=vars(args), rows=rows), f,
-                  indent=1)
-    plots = plot(rows, args.out_dir, title)
+    try:
+        text, files = run_benchmark(args.models, args.sizes, vars(args))
+    except BenchmarkError as err:
+        raise SystemExit(str(err)) from None
     print(text)
-    print(f'wrote {stem}.md, .csv, .json, ' + ', '.join(plots))
+    print('wrote ' + ', '.join(files))
 
 
 if __name__ == '__main__':

@@ -5,15 +5,15 @@
 
 CONFIG is a path, an ``mmdet::`` / ``mmseg::`` name or the name of one of
 our configs (``retinanet_convmlp_s``). Counted by mmengine's counter on one
-random image (1 multiply-add = 1 FLOP; see :mod:`mmconvmlp.complexity`) at
+random image (1 multiply-add = 1 FLOP; see :mod:`mmconvmlp.analysis.complexity`) at
 ``--shape`` (default: 800x1333 for detection, 512x512 for segmentation).
 ``--all`` prints one table over every shipped config.
 """
 import argparse
 import os.path as osp
 
-from mmconvmlp.benchmarking import markdown_table
-from mmconvmlp.complexity import model_complexity
+from mmconvmlp.analysis.complexity import model_complexity
+from mmconvmlp.analysis.tables import markdown_table
 from mmconvmlp.model_zoo import list_configs
 
 PARTS = ('whole', 'backbone', 'neck', 'heads')

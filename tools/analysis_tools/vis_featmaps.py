@@ -17,10 +17,10 @@ import os.path as osp
 
 import mmcv
 
-from mmconvmlp.complexity import build_untrained, load_config
+from mmconvmlp.analysis.complexity import build_untrained, load_config
 from mmconvmlp.engine import install_checkpoint_io
 from mmconvmlp.images import load_image
-from mmconvmlp.visualization import featmap_figure, feature_maps
+from mmconvmlp.analysis.featmaps import featmap_figure, feature_maps
 
 
 def build(config, checkpoint, out_indices):

@@ -1,8 +1,9 @@
 """Pieces of the segmentation benchmark that need no measurement."""
 import pytest
 
-from mmconvmlp.seg_benchmark import (BenchmarkError, locate_config,
-                                     parse_spec, pareto_front, reported_miou)
+from mmconvmlp.analysis.seg_benchmark import (BenchmarkError, locate_config,
+                                              parse_spec, reported_miou)
+from mmconvmlp.analysis.seg_report import pareto_front
 
 
 @pytest.mark.parametrize('spec,expected', [
@@ -39,7 +40,7 @@ def test_unreadable_specs_are_one_line(spec):
     ('mmseg::', "unknown config 'mmseg'"),
 ])
 def test_odd_specs_become_error_rows(spec, message, tmp_path):
-    from mmconvmlp.seg_benchmark import make_jobs
+    from mmconvmlp.analysis.seg_benchmark import make_jobs
     options = dict(batch=1, device='cpu', repeats=1, warmup=0, images=None,
                    dataset=False, out_dir=str(tmp_path), backends=None)
     jobs, rows = make_jobs([spec], options)

@@ -1,13 +1,12 @@
-"""Measuring models: latency, complexity, peak memory, and tables.
+"""Timing, memory and error: what every benchmark measures.
 
-Shared by ``tools/analysis_tools/benchmark_seg.py`` and
-``benchmark_backbone.py``. Every figure is measured on the machine it runs
-on: latency as the median of repeated runs after warm-up (CUDA events on a
-GPU), FLOPs and parameters from mmengine's complexity counter, peak memory as
-the growth of the process's peak resident memory over a call on the CPU
-(each measurement in its own process, see :func:`run_isolated`), the peak of
-live tensor memory from the profiler's allocation events, or the CUDA
-allocator's peak on a GPU.
+Every figure is measured on the machine it runs on: latency as the median
+of repeated runs after warm-up (CUDA events on a GPU), several paths timed
+in turns; peak memory as the growth of the process's peak resident memory
+over a call on the CPU (each measurement in its own process, see
+:func:`run_isolated`), the peak of live tensor memory from the profiler's
+allocation events, or the CUDA allocator's peak on a GPU; and a path's
+error against a reference (:func:`max_rel_error`).
 """
 import multiprocessing
 import statistics
@@ -147,18 +146,3 @@ def run_isolated(fn, *args):
     if status != 'ok':
         raise RuntimeError(f'{fn.__name__}{args} failed: {value}')
     return value
-
-
-def markdown_table(rows, columns):
-    """Render ``rows`` (dicts) as a Markdown table with ``columns``.
-
-    ``columns`` is a list of (key, header, format) with format a
-    ``str.format`` spec such as ``'{:.1f}'``; missing values print as '-'.
-    """
-    lines = ['| ' + ' | '.join(h for _, h, _ in columns) + ' |',
-             '|' + '---|' * len(columns)]
-    for row in rows:
-        cells = [fmt.format(row[key]) if row.get(key) is not None else '-'
-                 for key, _, fmt in columns]
-        lines.append('| ' + ' | '.join(cells) + ' |')
-    return '\n'.join(lines)

@@ -20,7 +20,7 @@ def load_config(config):
     the name of one of our configs."""
     from mmengine.config import Config
 
-    from .model_zoo import find_config
+    from ..model_zoo import find_config
     return Config.fromfile(find_config(config))
 
 
@@ -30,7 +30,7 @@ def build_untrained(cfg):
     import mmconvmlp  # noqa: F401  (registers ConvMLP)
     from mmengine.model import revert_sync_batchnorm
 
-    from .registry import build_model
+    from ..registry import build_model
     cfg = cfg.copy()
     cfg.model.pop('pretrained', None)
     cfg.model.backbone.pop('init_cfg', None)

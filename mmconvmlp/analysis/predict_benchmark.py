@@ -5,8 +5,8 @@ float32 and in bf16, and the exported file in ONNX Runtime and OpenVINO
 (:mod:`mmconvmlp.deploy.runtime`, exported at the benchmark's size). Each
 path runs ``test_step`` on the same uint8 image (preprocessing and
 post-processing included), the paths timed in turns; each path's prediction
-is compared with eager's. ``tools/analysis_tools/benchmark_predict.py``
-prints the table.
+is compared with eager's: the logic behind
+``tools/analysis_tools/benchmark_predict.py``.
 """
 import importlib.util
 import os.path as osp
@@ -14,7 +14,9 @@ import tempfile
 
 import torch
 
-from .benchmarking import measure_latencies
+from .measure import measure_latencies
+from .tables import markdown_table
+from .weights import spread_weights
 
 #: name -> (config under configs/, default H x W)
 MODELS = {
@@ -32,13 +34,14 @@ def installed_backends():
 
 
 def random_model(cfg, seed=0):
-    """``cfg.model`` with random weights (no checkpoint is downloaded), BN
-    statistics randomised, in eval mode; detectors keep every box
-    (``score_thr=0``), so that there are predictions to compare."""
+    """``cfg.model`` with random weights (no checkpoint is downloaded), norm
+    statistics spread (:func:`.weights.spread_weights`), in eval mode;
+    detectors keep every box (``score_thr=0``), so that there are
+    predictions to compare."""
     from mmengine.logging import MMLogger
     from mmengine.model import revert_sync_batchnorm
 
-    from .registry import build_model
+    from ..registry import build_model
     cfg.model.backbone.init_cfg = None
     if cfg.default_scope == 'mmdet':
         test_cfg = cfg.model.test_cfg
@@ -51,15 +54,7 @@ def random_model(cfg, seed=0):
     logger.setLevel('WARNING')  # init_weights logs every parameter
     model.init_weights()
     logger.setLevel(level)
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.running_mean.copy_(
-                    torch.randn(m.num_features, generator=gen) * 0.1)
-                m.running_var.copy_(
-                    torch.rand(m.num_features, generator=gen) + 0.5)
-    return model.eval()
+    return spread_weights(model, seed).eval()
 
 
 def predict_batch(scope, height, width, seed=0):
@@ -122,7 +117,7 @@ def build_paths(model, cfg, height, width, backends, bf16=True,
     each runtime on a file exported at ``height`` x ``width`` and, with
     ``int8_images`` (calibration images), that file quantized to int8 in
     ONNX Runtime."""
-    from .deploy import build_runtime_model, export_onnx, optimize_for_inference
+    from ..deploy import build_runtime_model, export_onnx, optimize_for_inference
     paths = {'PyTorch eager': model,
              'optimize_for_inference fp32': optimize_for_inference(model)}
     if bf16:
@@ -136,7 +131,7 @@ def build_paths(model, cfg, height, width, backends, bf16=True,
             paths[backend] = build_runtime_model(onnx_file, backend,
                                                  model_cfg=cfg.model)
         if int8_images and 'onnxruntime' in backends:
-            from .deploy.quantize import quantize_onnx
+            from ..deploy.quantize import quantize_onnx
             int8_file = osp.join(work_dir, 'model_int8.onnx')
             quantize_onnx(onnx_file, int8_file, int8_images)
             paths['onnxruntime int8'] = build_runtime_model(
@@ -166,3 +161,36 @@ def measure_model(name, config, height, width, backends, repeats=5,
                  agreement=agreement(cfg.default_scope,
                                      preds['PyTorch eager'], preds[path]))
             for path, seconds in times.items()]
+
+
+#: The tool's short names of the models.
+KEYS = {'retinanet': 'RetinaNet-ConvMLP-S',
+        'mask_rcnn': 'Mask R-CNN-ConvMLP-S',
+        'semantic_fpn': 'Semantic FPN-ConvMLP-S'}
+
+
+def print_predict_benchmark(size=None, repeats=5, models=tuple(KEYS),
+                            bf16=True, int8_images=None):
+    """Measure and print the table (``size``: (H, W) for every model, else
+    each model's default)."""
+    from ..model_zoo import config_path
+    backends = installed_backends()
+    print(f'\n## Predict step of whole models (CPU '
+          f'{torch.backends.cpu.get_cpu_capability()}, '
+          f'{torch.get_num_threads()} threads, torch {torch.__version__}, '
+          f'batch 1, median of {repeats}; random weights, detectors keep '
+          f'every box: score_thr 0; runtimes: {", ".join(backends)})\n')
+    rows = []
+    for key in models:
+        name = KEYS[key]
+        config, default = MODELS[name]
+        height, width = size or default
+        rows += measure_model(name, config_path(config), height, width,
+                              backends, repeats=repeats, bf16=bf16,
+                              int8_images=int8_images)
+    print(markdown_table(rows, [
+        ('model', 'model', '{}'), ('size', 'H×W', '{}'),
+        ('path', 'path', '{}'), ('latency', 'latency (ms)', '{:.0f}'),
+        ('speedup', 'vs eager', '{:.2f}×'),
+        ('agreement', 'prediction vs eager', '{}')]))
+    return rows

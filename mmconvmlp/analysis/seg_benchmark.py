@@ -2,7 +2,7 @@
 ``tools/analysis_tools/benchmark_seg.py``.
 
 Every model is measured in a fresh process (:func:`measure_model`, run by
-:func:`~mmconvmlp.benchmarking.run_isolated`), models in turns: each round
+:func:`~mmconvmlp.analysis.measure.run_isolated`), models in turns: each round
 measures every model once, so a change in the machine's load hits all of
 them alike, and a model's latency is the median over all its rounds'
 samples. Per model and size a row holds the bare forward's latency
@@ -23,8 +23,7 @@ import statistics
 
 import torch
 
-from .benchmarking import (markdown_table, measure_peak_memory, measure_times,
-                           run_isolated)
+from .measure import measure_peak_memory, measure_times, run_isolated
 
 #: The default comparison: ConvMLP against Semantic FPN peers of mmseg's
 #: model zoo (with their ADE20K mIoU in mmseg's metafiles).
@@ -69,7 +68,7 @@ def _runtime(cfg, model, backend, height, width, work_dir, dynamic=False):
     """``model`` exported into ``work_dir``, in ``backend``: at ``height``
     x ``width`` (the bare forward), or ``dynamic`` (pipeline and mIoU on
     images of any size)."""
-    from .deploy import build_runtime_model, export_onnx
+    from ..deploy import build_runtime_model, export_onnx
     os.makedirs(work_dir, exist_ok=True)
     name = 'dynamic' if dynamic else f'{height}x{width}'
     onnx_file = osp.join(work_dir, f'model_{name}.onnx')
@@ -95,7 +94,7 @@ def parse_spec(spec):
 def locate_config(config):
     """The config's file (path, ``pkg::`` name or shipped name), or a
     :class:`BenchmarkError` naming it."""
-    from .model_zoo import find_config
+    from ..model_zoo import find_config
     try:
         return find_config(config)
     except (FileNotFoundError, ImportError) as err:
@@ -133,7 +132,7 @@ def _build(cfg, checkpoint, device):
     if checkpoint:
         from mmengine.runner import load_checkpoint
 
-        from .engine import install_checkpoint_io
+        from ..engine import install_checkpoint_io
         install_checkpoint_io()  # mmengine checkpoints load on torch >= 2.6
         try:
             load_checkpoint(model, checkpoint, map_location='cpu',
@@ -171,7 +170,7 @@ def _pipeline_samples(cfg, images, use_dataset):
 def _evaluate(cfg, checkpoint, work_dir):
     from mmengine.runner import Runner
 
-    from .engine import install_checkpoint_io
+    from ..engine import install_checkpoint_io
     install_checkpoint_io()
     cfg = cfg.copy()
     cfg.load_from = checkpoint if 'Runtime' not in cfg.model.type else None
@@ -203,7 +202,7 @@ def measure_model(job):
     Returns:
         dict: ``forward`` (seconds per batch, list), ``pipeline`` (seconds
         per image, list, or None), ``peak_mib``, ``complexity`` (as
-        :func:`mmconvmlp.complexity.model_complexity` returns) and
+        :func:`mmconvmlp.analysis.complexity.model_complexity` returns) and
         ``miou``, where measured.
     """
     import mmconvmlp  # noqa: F401  (registers ConvMLP in this process)
@@ -250,7 +249,7 @@ def measure_model(job):
         result['complexity'] = model_complexity(cfg, (height, width))
     if job['evaluate']:
         if backend != 'pytorch':  # the dynamic file
-            from .deploy.runtime import use_runtime_model
+            from ..deploy.runtime import use_runtime_model
             use_runtime_model(cfg, model.onnx_file, backend)
         result['miou'] = _evaluate(cfg, job['checkpoint'],
                                    job['work_dir'])
@@ -367,114 +366,16 @@ def summarize(job, size, results):
     return rows
 
 
-def _parts(prefix, fmt):
-    def cell(row):
-        if row.get(f'whole_{prefix}') is None:
-            return None
-        inner = '/'.join(fmt.format(row.get(f'{p}_{prefix}') or 0)
-                         for p in ('backbone', 'neck', 'heads'))
-        return f'{fmt.format(row[f"whole_{prefix}"])} ({inner})'
-    return cell
-
-
-COLUMNS = [('model', 'model', '{}'), ('source', 'source', '{}'),
-           ('size', 'H×W', '{}'), ('mode', 'timed', '{}'),
-           ('latency_ms', 'latency ms (median)', '{:.1f}'),
-           ('iqr_ms', 'IQR ms', '{:.1f}'), ('fps', 'images/s', '{:.2f}'),
-           ('peak_mib', 'peak MiB', '{:.0f}'),
-           ('gflops', 'GFLOPs whole (backbone/neck/heads)', '{}'),
-           ('mparams', 'params M whole (backbone/neck/heads)', '{}'),
-           ('miou', 'mIoU measured', '{:.2f}'),
-           ('reported_miou', 'mIoU reported (metafile)', '{:.2f}'),
-           ('error', 'error', '{}')]
-
-
-def table(rows):
-    """The Markdown table of the rows."""
-    shown = [dict(r, gflops=_parts('gflops', '{:.1f}')(r),
-                  mparams=_parts('mparams', '{:.2f}')(r)) for r in rows]
-    return markdown_table(shown, COLUMNS)
-
-
-def write_csv(rows, path):
-    """All fields of all rows, one line each."""
-    import csv
-    keys = []
-    for row in rows:
-        keys += [k for k in row if k not in keys]
-    with open(path, 'w', newline='') as f:
-        writer = csv.DictWriter(f, fieldnames=keys)
-        writer.writeheader()
-        writer.writerows(rows)
-
-
-def pareto_front(points):
-    """The points (latency, mIoU) no other point beats on both: faster or
-    as fast with a higher mIoU. Sorted by latency."""
-    front, best = [], float('-inf')
-    for latency, miou in sorted(points, key=lambda p: (p[0], -p[1])):
-        if miou > best:
-            front.append((latency, miou))
-            best = miou
-    return front
-
-
-def short_name(name):
-    """A plot label: the model name without mmseg's schedule suffix
-    (``fpn_r50_4xb4-160k_ade20k-512x512`` -> ``fpn_r50``)."""
-    return re.sub(r'_\d+xb\d+-.*$', '', name)
-
-
-def plot(rows, out_dir, title):
-    """``benchmark_seg_pareto.png`` (latency against reported mIoU, the
-    Pareto front drawn, per size) and ``benchmark_seg_cost.png`` (latency
-    against parameters and FLOPs). Returns the files written."""
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-    fwd = [r for r in rows if r.get('mode') == 'forward' and not r.get(
-        'error')]
-    sizes = sorted({r['size'] for r in fwd})
-    written = []
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for size in sizes:
-        pts = [r for r in fwd if r['size'] == size and r['reported_miou']]
-        if not pts:
-            continue
-        sc = ax.scatter([r['latency_ms'] for r in pts],
-                        [r['reported_miou'] for r in pts], label=size)
-        front = pareto_front([(r['latency_ms'], r['reported_miou'])
-                              for r in pts])
-        ax.plot(*zip(*front), '--', color=sc.get_facecolor()[0], lw=1,
-                drawstyle='steps-post')
-        for r in pts:
-            ax.annotate(short_name(r['model']),
-                        (r['latency_ms'], r['reported_miou']), fontsize=7)
-    ax.set_xlabel('latency, ms (measured)')
-    ax.set_ylabel('mIoU (reported by metafiles)')
-    ax.set_title(f'{title}\n(dashed: Pareto front)', fontsize=8)
-    ax.legend(fontsize=7, title='input H×W', title_fontsize=7)
-    fig.tight_layout()
-    written.append(osp.join(out_dir, 'benchmark_seg_pareto.png'))
-    fig.savefig(written[-1], dpi=120)
-    plt.close(fig)
-
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for ax, key, label in ((axes[0], 'whole_mparams', 'parameters (M)'),
-                           (axes[1], 'whole_gflops', 'GFLOPs')):
-        for size in sizes:
-            pts = [r for r in fwd if r['size'] == size and r.get(key)]
-            ax.scatter([r[key] for r in pts], [r['latency_ms'] for r in pts],
-                       label=size)
-            for r in pts:
-                ax.annotate(short_name(r['model']), (r[key], r['latency_ms']),
-                            fontsize=7)
-        ax.set_xlabel(label)
-        ax.set_ylabel('latency, ms (measured)')
-        ax.legend(fontsize=7, title='input H×W', title_fontsize=7)
-    fig.suptitle(title, fontsize=8)
-    fig.tight_layout()
-    written.append(osp.join(out_dir, 'benchmark_seg_cost.png'))
-    fig.savefig(written[-1], dpi=120)
-    plt.close(fig)
-    return written
+def run_benchmark(specs, sizes, options):
+    """The whole benchmark: a job per spec and backend, measured at each
+    ``'HxW'`` of ``sizes`` in ``options['rounds']`` rounds, the report
+    written into ``options['out_dir']`` (:func:`.seg_report.write_report`).
+    Returns the Markdown text and the files written."""
+    from .seg_report import write_report
+    if options.get('images') and not osp.isdir(options['images']):
+        raise BenchmarkError(f'--images {options["images"]}: no such folder')
+    jobs, rows = make_jobs(specs, options)
+    shapes = [tuple(map(int, s.lower().split('x'))) for s in sizes]
+    rows += measure_in_turns(jobs, shapes, options['rounds'])
+    return write_report(rows, environment(options['device']), options,
+                        options['out_dir'])
