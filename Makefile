@@ -6,7 +6,7 @@ VENV   ?= .venv
 PYTHON := $(VENV)/bin/python
 STAMP  := $(VENV)/.mmconvmlp-installed
 
-.PHONY: test test-fast demo install clean
+.PHONY: test test-fast test-onedl demo install clean
 
 install: $(STAMP)
 
@@ -23,6 +23,21 @@ test: $(STAMP)
 ## The unit tests only (skips tests marked slow).
 test-fast: $(STAMP)
 	$(PYTHON) -m pytest tests -m "not slow"
+
+ONEDL_VENV  := .venv-onedl
+ONEDL_STAMP := $(ONEDL_VENV)/.mmconvmlp-installed
+
+$(ONEDL_STAMP): tools/install_env.sh setup.py $(wildcard requirements/*.txt) \
+		mmconvmlp/ops/csrc/winograd.cpp
+	STACK=onedl bash tools/install_env.sh $(ONEDL_VENV)
+	touch $@
+
+## The tests marked `onedl` on the OneDL stack (onedl-mmengine, onedl-mmcv,
+## onedl-mmdetection, onedl-mmsegmentation) in a venv of its own. Not in CI
+## (the fresh onedl-mmcv build would take CI past its time): run it before
+## landing a change to packaging, registry, configs or checkpoint I/O.
+test-onedl: $(ONEDL_STAMP)
+	$(ONEDL_VENV)/bin/python -m pytest tests -m onedl
 
 DEMO_CONFIG := configs/detection/retinanet_convmlp_s_builtin.py
 DEMO_DIR    := work_dirs/demo
@@ -43,5 +58,5 @@ demo: $(STAMP)
 	@echo "predictions drawn on the validation images: $(DEMO_DIR)/vis/"
 
 clean:
-	rm -rf $(VENV) work_dirs data/builtin build dist mmconvmlp/.mim \
+	rm -rf $(VENV) $(ONEDL_VENV) work_dirs data/builtin build dist mmconvmlp/.mim \
 		mmconvmlp/ops/_winograd*.so

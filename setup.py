@@ -125,8 +125,9 @@ def winograd_extension():
 
 extension = winograd_extension()
 extras = {name: read_requirements(name)
-          for name in ('det', 'seg', 'deploy', 'tests')}
-extras['all'] = extras['det'] + extras['seg'] + extras['deploy']
+          for name in ('det', 'seg', 'onedl', 'deploy', 'tests')}
+# upstream OpenMMLab; on the OneDL fork: [onedl,deploy]
+extras['all'] = sorted(set(extras['det'] + extras['seg'] + extras['deploy']))
 
 setup(
     name='mmconvmlp',

@@ -9,6 +9,13 @@ builds in those scopes.
 """
 import importlib
 
+try:
+    import mmengine  # noqa: F401
+except ImportError as err:
+    raise ImportError(
+        'mmconvmlp needs mmengine, from upstream OpenMMLab (pip install '
+        "'mmconvmlp[det]' or '[seg]') or from the OneDL fork (pip install "
+        "'mmconvmlp[onedl]', or onedl-mmengine)") from err
 from mmengine.registry import HOOKS as MMENGINE_HOOKS
 from mmengine.registry import MODEL_WRAPPERS as MMENGINE_MODEL_WRAPPERS
 from mmengine.registry import MODELS as MMENGINE_MODELS

@@ -117,3 +117,28 @@ def restore_mmengine_io():
     for table, content in zip(tables(), saved):
         table.clear()
         table.update(content)
+
+
+#: What ``make test-onedl`` runs on the OneDL stack: registry and configs
+#: (their ``mmdet::`` / ``mmseg::`` bases), the inert import, checkpoint I/O
+#: and exact resume, a train / resume / test step per task on the built-in
+#: data (with the stock inference APIs), CPU multi-process training, export
+#: parity and the hostile-input tests.
+ONEDL_SUBSET = (
+    'tests/test_inert_import.py', 'tests/test_registry.py', 'tests/configs/',
+    'tests/test_checkpoint.py', 'tests/test_images.py',
+    'tests/engine/test_hooks.py', 'tests/engine/test_checkpoint_io.py',
+    'tests/deploy/test_metadata.py', 'tests/deploy/test_runtime.py',
+    'tests/analysis/test_seg_benchmark.py',
+    'tests/tools/test_detection_tools.py::test_train_resume_test_demo',
+    'tests/tools/test_segmentation_tools.py::test_train_resume_test',
+    'tests/tools/test_fault_tolerance.py',
+    'tests/tools/test_deployment_tools.py::test_crafted_onnx_runs_no_code',
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark the tests of :data:`ONEDL_SUBSET` ``onedl``."""
+    for item in items:
+        if item.nodeid.startswith(ONEDL_SUBSET):
+            item.add_marker(pytest.mark.onedl)

@@ -65,11 +65,18 @@ def test_wheel_carries_configs_tools_and_model_index(wheel):
     requires = [line for line in metadata.splitlines()
                 if line.startswith('Requires-Dist')]
     plain = [r for r in requires if 'extra ==' not in r]
-    assert not any('mmdet' in r or 'mmsegmentation' in r for r in plain)
-    for extra in ('det', 'seg', 'all', 'tests'):
+    # no stack's distribution is required: each would pull itself over the
+    # other's (upstream mmengine over onedl-mmengine, or back)
+    assert not any(name in r for r in plain for name in (
+        'mmengine', 'mmdet', 'mmsegmentation', 'mmcv', 'onedl'))
+    for extra in ('det', 'seg', 'onedl', 'all', 'tests'):
         assert f'Provides-Extra: {extra}' in metadata
     assert any(r.startswith('Requires-Dist: mmdet') and 'extra == "det"' in r
                for r in requires)
+    onedl = [r for r in requires if 'extra == "onedl"' in r]
+    assert any(r.startswith('Requires-Dist: onedl-mmdetection') for r in onedl)
+    assert not any(r.split()[1].startswith(('mmengine', 'mmdet', 'mmseg'))
+                   for r in onedl)
     assert 'License: Apache-2.0' in metadata
 
 
