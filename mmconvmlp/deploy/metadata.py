@@ -69,8 +69,9 @@ def _check_plain(value, where, depth=0):
 
 def _check_list(value, where, item_check, min_len=0, max_len=100000):
     if not isinstance(value, list) or not min_len <= len(value) <= max_len:
-        raise TypeError(f'{where}: expected a list of {min_len} to {max_len} '
-                        'entries')
+        count = (min_len if min_len == max_len
+                 else f'{min_len} to {max_len}')
+        raise TypeError(f'{where}: expected a list of {count} entries')
     for i, item in enumerate(value):
         item_check(item, f'{where}.{i}')
 

@@ -2,11 +2,14 @@
 
 Reading: mmengine 0.10.7 reads local checkpoints with a bare ``torch.load``;
 on torch >= 2.6 that is weights-only and refuses mmengine's own
-``HistoryBuffer`` and numpy scalars, so ``--resume`` fails. Replacing
-mmengine's local loader with :func:`mmconvmlp.checkpoint.load_file` keeps
-weights-only loading and allow-lists exactly what mmengine's checkpoints
-hold. Resume, ``load_from`` and ``tools/test.py`` all read through it, with
-clear errors for corrupt or code-carrying files.
+``HistoryBuffer`` and numpy scalars, so ``--resume`` fails. The OneDL fork
+(onedl-mmengine 0.10.12) allow-lists them, but retries any file it refuses
+with ``weights_only=False``, which runs the code in it. Replacing mmengine's
+local and http(s) loaders with :func:`mmconvmlp.checkpoint.load_file` keeps
+weights-only loading, with no retry, on both stacks, and allow-lists exactly
+what mmengine's checkpoints hold. Resume, ``load_from`` and
+``tools/test.py`` all read through it, with clear errors for corrupt or
+code-carrying files.
 
 Writing: mmengine writes a checkpoint straight into its final name, so a run
 killed midway leaves a truncated ``epoch_N.pth`` behind. The local file
@@ -55,6 +58,15 @@ def load_local_checkpoint(filename, map_location=None):
             f'mmconvmlp: ignored meta["config"] of {filename} (a config is '
             'code; only the one you run is used)')
     return checkpoint
+
+
+def load_remote_checkpoint(filename, map_location=None):
+    """mmengine's http(s) loader, made safe: the file is downloaded once
+    into torch's hub cache (a clear error offline) and read like a local
+    one. (The OneDL fork's own loaders retry a refused file with
+    ``weights_only=False``, which would run the code in it.)"""
+    from ..checkpoint import resolve
+    return load_local_checkpoint(resolve(filename), map_location)
 
 
 def message_hub_to_plain(state):
@@ -111,6 +123,9 @@ def install_checkpoint_io():
     if CheckpointLoader._schemes.get('') is load_local_checkpoint:
         return False
     CheckpointLoader.register_scheme(prefixes='', loader=load_local_checkpoint,
+                                     force=True)
+    CheckpointLoader.register_scheme(prefixes=('http://', 'https://'),
+                                     loader=load_remote_checkpoint,
                                      force=True)
     register_backend('local', AtomicLocalBackend, force=True, prefixes='')
     MMLogger.get_current_instance().info(

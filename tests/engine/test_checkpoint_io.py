@@ -51,6 +51,28 @@ def test_mmengine_refuses_code_in_checkpoints(tmp_path, monkeypatch):
     assert not marker.exists()
 
 
+def test_remote_checkpoints_are_read_the_same_safe_way(tmp_path,
+                                                       monkeypatch):
+    """http(s) checkpoints go through the hub cache and the safe loader
+    (the OneDL fork's own http loader would retry a refused file
+    unsafely); offline the error says what to do."""
+    marker = tmp_path / 'pwned'
+    monkeypatch.setenv('PWNED_MARKER', str(marker))
+    monkeypatch.setattr(torch.hub, 'get_dir', lambda: str(tmp_path))
+    (tmp_path / 'checkpoints').mkdir()
+    torch.save({'state_dict': {}, 'x': _RunsCode()},
+               tmp_path / 'checkpoints' / 'evil.pth')
+    with pytest.raises(CheckpointError, match='refused to load'):
+        _load_checkpoint('https://example.invalid/evil.pth')
+    assert not marker.exists()
+    torch.save({'state_dict': {'w': torch.ones(1)}},
+               tmp_path / 'checkpoints' / 'good.pth')
+    assert _load_checkpoint('http://example.invalid/good.pth')[
+        'state_dict']['w'].item() == 1
+    with pytest.raises(CheckpointError, match='may be offline'):
+        _load_checkpoint('https://example.invalid/missing.pth')
+
+
 def test_getattr_allowlist_is_narrow(tmp_path):
     """The restricted getattr serves HistoryBuffer's statistics only."""
 
