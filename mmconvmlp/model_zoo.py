@@ -96,8 +96,20 @@ def find_config(config):
 def get_config(name):
     """The shipped config ``name`` (see :func:`config_path`) as an mmengine
     ``Config``."""
+    return read_config(config_path(name))
+
+
+def read_config(config):
+    """An mmengine ``Config`` from a path, an ``mmdet::`` / ``mmseg::`` name
+    or one of our configs' names (:func:`find_config`), with the ``pkg::``
+    lookup fixed on the OneDL fork
+    (:func:`mmconvmlp.engine.stack.fix_config_lookup`). A config is code:
+    read only configs you trust."""
     from mmengine.config import Config
-    return Config.fromfile(config_path(name))
+
+    from .engine.stack import fix_config_lookup
+    fix_config_lookup()
+    return Config.fromfile(find_config(config))
 
 
 def load_model_index():

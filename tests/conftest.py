@@ -8,9 +8,14 @@ import mmconvmlp  # noqa: F401  (registers the backbone)
 from mmconvmlp import ConvMLP
 from mmconvmlp.analysis.weights import spread_weights
 from mmconvmlp.datasets import make_builtin_dataset
+from mmconvmlp.engine.stack import fix_config_lookup
 from mmconvmlp.reference import ReferenceConvMLP
 
 REPO = Path(__file__).resolve().parents[1]
+
+# As mmconvmlp's tools do before reading a config: on the OneDL fork, let
+# mmengine find `mmseg::` configs (a no-op on upstream OpenMMLab).
+fix_config_lookup()
 
 
 @pytest.fixture
@@ -69,7 +74,9 @@ def _assert_same_detections(pred, ref):
     and box within 1e-4 (relative; boxes to the image's scale) and, if
     there are masks, >= 99.9% of the mask's pixels equal. Twins are paired
     in score order, so detections whose scores differ by rounding may swap
-    places. ``pred`` and ``ref``: InstanceData or dicts of tensors/arrays."""
+    places; a detection whose score ties the lowest (the top-k cut-off)
+    may be another box of that score. ``pred`` and ``ref``: InstanceData
+    or dicts of tensors/arrays."""
     def get(d, key):
         value = d[key]
         return value if isinstance(value, torch.Tensor) else torch.as_tensor(
@@ -81,11 +88,15 @@ def _assert_same_detections(pred, ref):
     assert len(labels) > 0, 'the test needs detections to compare'
     assert len(p_labels) == len(labels)
     scale = float(boxes.abs().max())
+    lowest = float(scores.min())
     free = torch.ones(len(p_labels), dtype=torch.bool)
     for i in range(len(labels)):
+        tolerance = 1e-4 * scores[i] + 1e-6
         close = (free & (p_labels == labels[i])
-                 & ((p_scores - scores[i]).abs() <= 1e-4 * scores[i] + 1e-6)
+                 & ((p_scores - scores[i]).abs() <= tolerance)
                  & ((p_boxes - boxes[i]).abs().amax(1) <= 1e-4 * scale))
+        if not close.any() and abs(float(scores[i]) - lowest) <= tolerance:
+            continue  # at the top-k cut-off: rounding may let another in
         assert close.any(), (f'no twin for detection {i}: label '
                              f'{int(labels[i])}, score {float(scores[i]):.6f}'
                              f', box {boxes[i].tolist()}')
@@ -128,6 +139,7 @@ ONEDL_SUBSET = (
     'tests/test_inert_import.py', 'tests/test_registry.py', 'tests/configs/',
     'tests/test_checkpoint.py', 'tests/test_images.py',
     'tests/engine/test_hooks.py', 'tests/engine/test_checkpoint_io.py',
+    'tests/engine/test_stack.py',
     'tests/deploy/test_metadata.py', 'tests/deploy/test_runtime.py',
     'tests/analysis/test_seg_benchmark.py',
     'tests/tools/test_detection_tools.py::test_train_resume_test_demo',

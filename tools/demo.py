@@ -11,11 +11,11 @@ tools/deployment/export_onnx.py predicts in that runtime.
 import argparse
 
 import numpy as np
-from mmengine.config import Config
 
 import mmconvmlp  # noqa: F401  (registers ConvMLP)
 from mmconvmlp.engine import install_checkpoint_io
 from mmconvmlp.images import load_image
+from mmconvmlp.model_zoo import read_config
 
 
 def main():
@@ -33,7 +33,7 @@ def main():
     args = parser.parse_args()
 
     install_checkpoint_io()  # mmengine checkpoints load on torch >= 2.6
-    cfg = Config.fromfile(args.config)
+    cfg = read_config(args.config)
     rgb = load_image(args.image)  # grey and RGBA files: 3 channels
     image = np.ascontiguousarray(rgb[..., ::-1])  # BGR, as the models read
     runtime = None

@@ -18,10 +18,8 @@ DEFAULT_SHAPES = {'mmdet': (800, 1333), 'mmseg': (512, 512)}
 def load_config(config):
     """An mmengine Config from a path, an ``mmdet::`` / ``mmseg::`` name or
     the name of one of our configs."""
-    from mmengine.config import Config
-
-    from ..model_zoo import find_config
-    return Config.fromfile(find_config(config))
+    from ..model_zoo import read_config
+    return read_config(config)
 
 
 def build_untrained(cfg):

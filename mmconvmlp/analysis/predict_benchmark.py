@@ -143,8 +143,8 @@ def measure_model(name, config, height, width, backends, repeats=5,
                   bf16=True, int8_images=None):
     """Rows (model, size, path, latency in ms, speed-up over eager,
     agreement with eager) of one model."""
-    from mmengine.config import Config
-    cfg = Config.fromfile(config)
+    from ..model_zoo import read_config
+    cfg = read_config(config)
     model = random_model(cfg)
     paths = build_paths(model, cfg, height, width, backends, bf16=bf16,
                         int8_images=int8_images)

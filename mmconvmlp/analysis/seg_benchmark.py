@@ -206,8 +206,8 @@ def measure_model(job):
         ``miou``, where measured.
     """
     import mmconvmlp  # noqa: F401  (registers ConvMLP in this process)
-    from mmengine.config import Config
-    cfg = Config.fromfile(job['config'])
+    from ..model_zoo import read_config
+    cfg = read_config(job['config'])
     if job['dataset']:
         check_data_root(cfg)
     height, width, device = job['height'], job['width'], job['device']

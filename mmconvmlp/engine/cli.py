@@ -10,9 +10,10 @@ import os
 import os.path as osp
 import re
 
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
 from mmengine.runner import Runner
 
+from ..model_zoo import read_config
 from .distributed import setup_cpu_distributed, teardown_distributed
 
 
@@ -188,7 +189,7 @@ def load_config(args):
     """Read the config and apply the flags shared by train and test."""
     if not osp.isfile(args.config):
         raise FileNotFoundError(f'config file not found: {args.config}')
-    cfg = Config.fromfile(args.config)
+    cfg = read_config(args.config)
     cfg.launcher = args.launcher
     if args.cfg_options:
         check_cfg_options(cfg, args.cfg_options)

@@ -13,11 +13,10 @@ file's metadata; ONNX's checker validates it. Run it with
 """
 import argparse
 
-from mmengine.config import Config
-
 import mmconvmlp  # noqa: F401  (registers ConvMLP)
 from mmconvmlp.deploy.onnx_export import export_onnx, load_model
 from mmconvmlp.engine.cli import add_cfg_options, check_cfg_options
+from mmconvmlp.model_zoo import read_config
 
 
 def main():
@@ -36,7 +35,7 @@ def main():
     add_cfg_options(parser)
     args = parser.parse_args()
 
-    cfg = Config.fromfile(args.config)
+    cfg = read_config(args.config)
     if args.cfg_options:
         check_cfg_options(cfg, args.cfg_options)
         cfg.merge_from_dict(args.cfg_options)
