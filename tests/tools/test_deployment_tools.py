@@ -142,3 +142,22 @@ def test_crafted_onnx_runs_no_code_in_test_and_demo(run_tool,
         assert 'export it again' in out.stderr, out.stderr[-2000:]
     assert not marker.exists()
     assert not (tmp_path / 'demo.png').exists()
+
+
+@pytest.mark.slow
+def test_tune_writes_a_winner_that_test_py_runs(run_tool, builtin_workspace,
+                                                config_path, spread_model,
+                                                tmp_path):
+    cfg = config_path(CASES['retinanet'][0])
+    ckpt, out = tmp_path / 'model.pth', tmp_path / 'tuned'
+    _checkpoint(cfg, spread_model, ckpt)
+    log = run_tool('deployment/tune.py', cfg, ckpt, '--out-dir', out,
+                   '--shape', '64', '64', '--precision', 'fp32',
+                   '--paths', 'onnxruntime', '--repeats', '1',
+                   cwd=builtin_workspace).stdout
+    assert 'Fastest kept path: **onnxruntime**' in log
+    assert (out / 'report.json').is_file() and (out / 'winner.onnx').is_file()
+    result = run_tool('test.py', cfg, out / 'winner.onnx', '--backend',
+                      'onnxruntime', '--work-dir', tmp_path / 'w',
+                      '--cfg-options', *NO_WORKERS, cwd=builtin_workspace)
+    assert 'coco/bbox_mAP' in result.stdout + result.stderr
