@@ -6,7 +6,9 @@
   outputs, with its preprocessing and post-processing settings in the
   metadata as plain, checked data (:mod:`.onnx_export`, :mod:`.metadata`);
 * :func:`build_runtime_model`: an exported file in ONNX Runtime or
-  OpenVINO, returning mmdet / mmseg data samples (:mod:`.runtime`).
+  OpenVINO, returning mmdet / mmseg data samples (:mod:`.runtime`);
+* :mod:`.quantize` (int8) and :mod:`.tune` (the fastest path that keeps
+  the accuracy, on this machine), imported where used.
 
 onnx, onnxruntime and openvino are imported only when used
 (``pip install 'mmconvmlp[deploy]'``).
