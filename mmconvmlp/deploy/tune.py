@@ -219,7 +219,10 @@ def tune(config, checkpoint, out_dir, shape=(800, 1216),
                        f'{str(err).splitlines()[0][:200]}')
             continue
         built[name] = path
-    base = rows[0].get('metrics') or {}
+    if 'eager' not in built:  # the reference itself does not run
+        raise RuntimeError(f'{config} with {checkpoint}: eager PyTorch, the '
+                           f'reference, fails: {rows[0]["reason"]}')
+    base = rows[0]['metrics']
     for row in rows:
         if 'status' in row:
             continue
