@@ -220,14 +220,18 @@ def to_json(value, where):
 
 
 def write_metadata(proto, metadata):
-    """Check ``metadata`` and store it in the ONNX ``proto``, one JSON entry
-    per key."""
-    parsed = {key: json.loads(to_json(value, PREFIX + key))
-              for key, value in metadata.items()}
+    """Check ``metadata`` as :func:`read_metadata` will (sizes, schema) and
+    store it in the ONNX ``proto``, one JSON entry per key. Returns what
+    :func:`read_metadata` will read back."""
+    texts = {key: to_json(value, PREFIX + key)
+             for key, value in metadata.items()}
+    parsed = {key: _parse(text, 'metadata to export', PREFIX + key)
+              for key, text in texts.items()}
     check_metadata(parsed, 'metadata to export')
-    for key, value in parsed.items():
+    for key, text in texts.items():
         entry = proto.metadata_props.add()
-        entry.key, entry.value = PREFIX + key, json.dumps(value)
+        entry.key, entry.value = PREFIX + key, text
+    return parsed
 
 
 def _parse(text, source, key):

@@ -29,7 +29,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..checkpoint import atomic_write, save_file
-from .metadata import FORMAT, model_settings, read_metadata, write_metadata
+from .metadata import FORMAT, model_settings, write_metadata
 
 #: Opset of the exported graphs (ONNX Runtime >= 1.13, OpenVINO >= 2022.3).
 OPSET = 17
@@ -288,7 +288,7 @@ def export_onnx(model, cfg, out_file, shape=(800, 1216), batch=1,
         roi_file = osp.splitext(out_file)[0] + '.roi_head.pth'
         save_file({'state_dict': model.roi_head.state_dict()}, roi_file)
         metadata['roi_head_file'] = osp.basename(roi_file)
-    write_metadata(proto, metadata)
+    written = write_metadata(proto, metadata)
     atomic_write(proto.SerializeToString(), out_file)
-    return read_metadata(out_file)
+    return written
 
