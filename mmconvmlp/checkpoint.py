@@ -313,11 +313,16 @@ def plain_data(obj, where='checkpoint', strange=None):
     return obj
 
 
-def save_file(obj, path):
-    """``torch.save`` ``obj`` to ``path`` atomically (see :func:`atomic_write`)."""
+def serialized(obj):
+    """The bytes ``torch.save`` writes for ``obj``."""
     buffer = io.BytesIO()
     torch.save(obj, buffer)
-    atomic_write(buffer.getvalue(), path)
+    return buffer.getvalue()
+
+
+def save_file(obj, path):
+    """``torch.save`` ``obj`` to ``path`` atomically (see :func:`atomic_write`)."""
+    atomic_write(serialized(obj), path)
 
 
 def convert_official_downstream(checkpoint, source='checkpoint'):
@@ -375,9 +380,7 @@ def publish(in_file, out_file):
     meta.pop('config', None)
     published = plain_data(dict(meta=meta,
                                 state_dict=checkpoint['state_dict']))
-    buffer = io.BytesIO()
-    torch.save(published, buffer)
-    data = buffer.getvalue()
+    data = serialized(published)
     stem = out_file[:-len('.pth')] if out_file.endswith('.pth') else out_file
     final = f'{stem}-{hashlib.sha256(data).hexdigest()[:8]}.pth'
     atomic_write(data, final)

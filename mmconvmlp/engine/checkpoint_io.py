@@ -35,7 +35,7 @@ from mmengine.fileio.backends import LocalBackend, register_backend
 from mmengine.logging import HistoryBuffer, MMLogger
 from mmengine.runner.checkpoint import CheckpointLoader
 
-from ..checkpoint import atomic_write, load_file, plain_data
+from ..checkpoint import atomic_write, load_file, plain_data, resolve
 
 #: Marks a message hub written by :func:`message_hub_to_plain`.
 PLAIN_HUB_FORMAT = 'mmconvmlp.plain/1'
@@ -65,7 +65,6 @@ def load_remote_checkpoint(filename, map_location=None):
     into torch's hub cache (a clear error offline) and read like a local
     one. (The OneDL fork's own loaders retry a refused file with
     ``weights_only=False``, which would run the code in it.)"""
-    from ..checkpoint import resolve
     return load_local_checkpoint(resolve(filename), map_location)
 
 
