@@ -35,6 +35,7 @@ from mmcv.cnn import fuse_conv_bn
 
 from ..models import ConvMLP
 from ..ops import FusedWinogradConv2d
+from .cpu import native_bf16
 
 #: Submodules of detectors / segmentors besides the backbone whose forward
 #: is the heavy part.
@@ -102,12 +103,6 @@ def _autocast_outputs(forward, device_type):
     return wrapped
 
 
-def _native_bf16():
-    """Whether oneDNN runs bfloat16 natively on this CPU."""
-    check = getattr(torch.ops.mkldnn, '_is_mkldnn_bf16_supported', None)
-    return bool(check is not None and check())
-
-
 def _to_float(out):
     if isinstance(out, torch.Tensor):
         return out.float() if out.is_floating_point() else out
@@ -161,7 +156,7 @@ def optimize_for_inference(model, bf16=False, compile=False,
             head.to(memory_format=torch.channels_last)
             guard_layout_sensitive_ops(head)
     device_type = next(model.parameters()).device.type
-    if bf16 and device_type == 'cpu' and not _native_bf16():
+    if bf16 and device_type == 'cpu' and not native_bf16():
         warnings.warn(
             'optimize_for_inference(bf16=True): this CPU has no native '
             'bfloat16 arithmetic (AVX-512 BF16 / AMX), so oneDNN emulates it '

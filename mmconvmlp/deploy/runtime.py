@@ -34,6 +34,8 @@ from .onnx_export import dataset_meta, preprocessing_metadata
 
 #: The runtimes :func:`build_backend` knows.
 BACKENDS = ('onnxruntime', 'openvino')
+#: The float precisions OpenVINO computes in (int8 comes from the file).
+OPENVINO_PRECISIONS = {'fp32': 'f32', 'bf16': 'bf16'}
 
 
 class ONNXRuntimeBackend:
@@ -55,17 +57,19 @@ class ONNXRuntimeBackend:
 
 
 class OpenVINOBackend:
-    """An ONNX file compiled by OpenVINO for the CPU, in float32 (OpenVINO
-    would otherwise pick bfloat16 on CPUs that have it), tuned for latency.
-    ``backend(array)`` returns the outputs as a list of arrays."""
+    """An ONNX file compiled by OpenVINO for the CPU, tuned for latency, in
+    float32 (OpenVINO would otherwise pick bfloat16 on CPUs that have it)
+    or, with ``precision='bf16'``, in OpenVINO's bfloat16 (native on CPUs
+    with AVX-512 BF16 or AMX only). ``backend(array)`` returns the outputs
+    as a list of arrays."""
 
-    def __init__(self, onnx_file, threads=None):
+    def __init__(self, onnx_file, threads=None, precision='fp32'):
         import openvino as ov
         core = ov.Core()
         self.compiled = core.compile_model(
             core.read_model(onnx_file), 'CPU', {
                 'INFERENCE_NUM_THREADS': threads or torch.get_num_threads(),
-                'INFERENCE_PRECISION_HINT': 'f32',
+                'INFERENCE_PRECISION_HINT': OPENVINO_PRECISIONS[precision],
                 'PERFORMANCE_HINT': 'LATENCY',
             })
         self.request = self.compiled.create_infer_request()
@@ -75,16 +79,22 @@ class OpenVINOBackend:
         return [np.asarray(results[out]) for out in self.compiled.outputs]
 
 
-def build_backend(onnx_file, backend='onnxruntime', threads=None):
-    """Load ``onnx_file`` into ``backend`` ('onnxruntime' or 'openvino')."""
+def build_backend(onnx_file, backend='onnxruntime', threads=None,
+                  precision='fp32'):
+    """Load ``onnx_file`` into ``backend`` ('onnxruntime' or 'openvino');
+    ``precision`` 'bf16' runs OpenVINO in bfloat16."""
     if backend not in BACKENDS:
         raise ValueError(f'backend {backend!r}: expected one of {BACKENDS}')
+    if precision not in OPENVINO_PRECISIONS or (
+            precision != 'fp32' and backend != 'openvino'):
+        raise ValueError(f'precision {precision!r} with backend {backend!r}: '
+                         'expected fp32, or bf16 with openvino')
     if not osp.isfile(onnx_file):
         raise FileNotFoundError(f'ONNX file not found: {onnx_file}')
     try:
-        cls = (ONNXRuntimeBackend if backend == 'onnxruntime'
-               else OpenVINOBackend)
-        return cls(onnx_file, threads)
+        if backend == 'onnxruntime':
+            return ONNXRuntimeBackend(onnx_file, threads)
+        return OpenVINOBackend(onnx_file, threads, precision)
     except ImportError as err:
         raise ImportError(
             f'backend {backend!r} is not installed ({err}); install it with '
@@ -163,7 +173,7 @@ class _RuntimeModel(BaseModel):
 
     def __init__(self, onnx_file, backend='onnxruntime', model_cfg=None,
                  threads=None, classes=None, data_preprocessor=None,
-                 init_cfg=None):
+                 init_cfg=None, precision='fp32'):
         from mmengine.registry import init_default_scope
 
         from ..registry import build_model
@@ -188,7 +198,7 @@ class _RuntimeModel(BaseModel):
             Config(dict(default_scope=scope, model=heads_only))).eval()
         self.onnx_file = onnx_file
         self.backend_name = backend
-        self.backend = build_backend(onnx_file, backend, threads)
+        self.backend = build_backend(onnx_file, backend, threads, precision)
         self.dataset_meta = dict(classes=tuple(self.metadata['classes']))
         if self.metadata.get('palette'):
             self.dataset_meta['palette'] = self.metadata['palette']
@@ -237,6 +247,7 @@ class RuntimeDetector(_RuntimeModel):
             post-processing (``test_cfg``) apply; by default the one stored
             in the file.
         threads (int, optional): runtime threads (default: torch's).
+        precision (str): 'fp32', or 'bf16' (OpenVINO's bfloat16).
         data_preprocessor (dict, optional): overrides the model config's
             (mmengine's Runner passes a config's top-level one).
     """
@@ -326,20 +337,21 @@ class RuntimeSegmentor(_RuntimeModel):
 
 
 def build_runtime_model(onnx_file, backend='onnxruntime', model_cfg=None,
-                        threads=None, classes=None):
+                        threads=None, classes=None, precision='fp32'):
     """The runtime model (:class:`RuntimeDetector` or
     :class:`RuntimeSegmentor`) for an exported file; with ``model_cfg``
     (and ``classes``) of the user's config, see :func:`check_compatible`."""
     task = read_metadata(onnx_file)['task']
     cls = RuntimeSegmentor if task == 'segmentation' else RuntimeDetector
     return cls(onnx_file, backend, model_cfg, threads,
-               classes=classes).eval()
+               classes=classes, precision=precision).eval()
 
 
-def use_runtime_model(cfg, onnx_file, backend):
+def use_runtime_model(cfg, onnx_file, backend, precision='fp32'):
     """Make ``cfg.model`` the runtime model of an exported file, built from
     the config's own model settings (preprocessing, ``test_cfg``); the file
-    is checked to fit them and the config's test classes."""
+    is checked to fit them and the config's test classes. ``precision``:
+    see :class:`RuntimeDetector`."""
     if not str(onnx_file).endswith('.onnx'):
         raise ValueError(f'--backend {backend} runs an exported .onnx file '
                          f'(tools/deployment/export_onnx.py), got '
@@ -348,7 +360,7 @@ def use_runtime_model(cfg, onnx_file, backend):
             else 'RuntimeDetector')
     cfg.model = dict(type=f'mmconvmlp.{kind}',
                      onnx_file=osp.abspath(onnx_file), backend=backend,
-                     model_cfg=cfg.model.to_dict(),
+                     precision=precision, model_cfg=cfg.model.to_dict(),
                      classes=dataset_meta(cfg)['classes'] or None)
     cfg.load_from = None
     return cfg

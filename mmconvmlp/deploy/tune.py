@@ -34,8 +34,14 @@ PATHS = {
     'onnxruntime': ('fp32', 'onnxruntime'),
     'openvino': ('fp32', 'openvino'),
     'optimize bf16': ('bf16', 'pytorch'),
+    'openvino bf16': ('bf16', 'openvino'),
     'onnxruntime int8': ('int8', 'onnxruntime'),
+    'openvino int8': ('int8', 'openvino'),
 }
+#: The quantizer of each int8 path (:func:`~mmconvmlp.deploy.quantize.
+#: quantize_onnx`'s route) and the file it writes beside the export.
+INT8 = {'onnxruntime int8': ('onnxruntime', '_int8.onnx'),
+        'openvino int8': ('nncf', '_nncf_int8.onnx')}
 #: optimize_for_inference's settings of each PyTorch path but eager.
 OPTIMIZE = {'optimize': {}, 'optimize, direct convs': dict(winograd=False),
             'optimize + compile': dict(compile=True),
@@ -45,17 +51,10 @@ OPTIMIZE = {'optimize': {}, 'optimize, direct convs': dict(winograd=False),
 def machine():
     """The CPU (capability, the flags that decide low-precision speed),
     threads and versions of what runs the paths."""
-    from .optimize import _native_bf16
-    flags = set()
-    try:
-        with open('/proc/cpuinfo') as f:
-            flags = set(next((line for line in f if line.startswith('flags')),
-                             ':').split(':', 1)[1].split())
-    except OSError:
-        pass
+    from .cpu import cpu_flags, native_bf16, native_int8
     versions = {}
     for name in ('torch', 'mmengine', 'mmcv', 'mmdet', 'mmseg', 'onnxruntime',
-                 'openvino'):
+                 'openvino', 'nncf'):
         try:
             versions[name] = importlib.import_module(name).__version__
         except Exception:  # not installed: the path is not available
@@ -63,8 +62,8 @@ def machine():
     return dict(
         cpu=platform.processor() or platform.machine(),
         capability=torch.backends.cpu.get_cpu_capability(),
-        native_bf16=_native_bf16(),
-        flags=sorted(f for f in flags if f.startswith(
+        native_bf16=native_bf16(), native_int8=native_int8(),
+        flags=sorted(f for f in cpu_flags() if f.startswith(
             ('avx2', 'fma', 'avx512', 'amx', 'avx_vnni'))),
         threads=torch.get_num_threads(), versions=versions)
 
@@ -73,15 +72,18 @@ def available_paths(precisions, compile=False):
     """The names of :data:`PATHS` to try here for ``precisions``: runtimes
     that are installed, bf16 only where the CPU computes it natively, the
     compiled path only if asked (it compiles for every input shape)."""
-    from .optimize import _native_bf16
+    from .cpu import native_bf16
     names = []
     for name, (precision, runtime) in PATHS.items():
         if precision not in precisions or (
                 name == 'optimize + compile' and not compile):
             continue
-        if runtime != 'pytorch' and importlib.util.find_spec(runtime) is None:
+        # the runtime, and the quantizer of an int8 path (a module each)
+        needs = {runtime, INT8[name][0]} if name in INT8 else {runtime}
+        if any(importlib.util.find_spec(n) is None
+               for n in needs - {'pytorch'}):
             continue
-        if precision == 'bf16' and not _native_bf16():
+        if precision == 'bf16' and not native_bf16():
             continue
         names.append(name)
     return names
@@ -139,26 +141,38 @@ class _Evaluator:
         return _task_metrics(self.loop.run())
 
 
-def build_path(name, model, cfg, onnx_file, calibration):
-    """The model of path ``name`` (one with ``test_step``)."""
+def path_file(name, onnx_file):
+    """The file a runtime path runs: the export, or its int8 copy."""
+    if name in INT8:
+        return onnx_file.replace('.onnx', INT8[name][1])
+    return onnx_file
+
+
+def build_path(name, model, cfg, onnx_file, calibration, int8=None):
+    """The model of path ``name`` (one with ``test_step``); ``int8``: the
+    settings of :func:`~mmconvmlp.deploy.quantize.quantize_onnx` for the
+    int8 paths."""
     from .runtime import build_runtime_model
     if name == 'eager':
         return model
     if name in OPTIMIZE:
         from .optimize import optimize_for_inference
         return optimize_for_inference(model, **OPTIMIZE[name])
-    if name == 'onnxruntime int8':
+    precision, runtime = PATHS[name]
+    if name in INT8:
         from .quantize import quantize_onnx
-        int8 = onnx_file.replace('.onnx', '_int8.onnx')
-        quantize_onnx(onnx_file, int8, calibration)
-        return build_runtime_model(int8, 'onnxruntime', model_cfg=cfg.model)
-    return build_runtime_model(onnx_file, PATHS[name][1], model_cfg=cfg.model)
+        quantize_onnx(onnx_file, path_file(name, onnx_file), calibration,
+                      **dict(int8 or {}, route=INT8[name][0]))
+    return build_runtime_model(path_file(name, onnx_file), runtime,
+                               model_cfg=cfg.model,
+                               precision='bf16' if precision == 'bf16'
+                               else 'fp32')
 
 
 def tune(config, checkpoint, out_dir, shape=(800, 1216),
          precisions=('fp32', 'bf16', 'int8'), max_drop=0.5, tolerance=1e-3,
          data_root=None, calibration=None, paths=None, compile=False,
-         repeats=5):
+         repeats=5, int8=None):
     """Measure every path (see the module docstring) and write the report
     and the winner into ``out_dir``.
 
@@ -177,6 +191,9 @@ def tune(config, checkpoint, out_dir, shape=(800, 1216),
             candidates (eager is measured as the reference in any case).
         compile (bool): also try ``torch.compile``.
         repeats (int): timed runs per path.
+        int8 (dict, optional): settings of the int8 paths (keyword
+            arguments of :func:`~mmconvmlp.deploy.quantize.quantize_onnx`
+            but the route, e.g. ``keep_fp32``).
 
     Returns:
         dict: the report (as ``report.json``).
@@ -211,7 +228,8 @@ def tune(config, checkpoint, out_dir, shape=(800, 1216),
                    runtime=PATHS[name][1])
         rows.append(row)
         try:
-            path = build_path(name, model, cfg, onnx_file, calibration)
+            path = build_path(name, model, cfg, onnx_file, calibration,
+                              int8)
             row['error'] = max_rel_error(raw_outputs(path, x), reference)
             row['metrics'] = evaluate(path)
         except Exception as err:  # a path that does not run here
@@ -253,7 +271,7 @@ def tune(config, checkpoint, out_dir, shape=(800, 1216),
               dict(path=None, artifact=None, command=None))
     report = dict(machine=machine(), config=config, checkpoint=checkpoint,
                   shape=list(shape), max_drop=max_drop, tolerance=tolerance,
-                  paths=rows, winner=winner)
+                  int8=int8 or {}, paths=rows, winner=winner)
     with open(osp.join(out_dir, 'report.json'), 'w') as f:
         json.dump(report, f, indent=1)
     with open(osp.join(out_dir, 'report.md'), 'w') as f:
@@ -276,16 +294,16 @@ def write_winner(row, config, checkpoint, onnx_file, out_dir):
     it."""
     name = row['path']
     if row['runtime'] != 'pytorch':
-        source = (onnx_file if name != 'onnxruntime int8'
-                  else onnx_file.replace('.onnx', '_int8.onnx'))
         target = osp.join(out_dir, 'winner.onnx')
-        shutil.copyfile(source, target)
+        shutil.copyfile(path_file(name, onnx_file), target)
         roi = osp.splitext(onnx_file)[0] + '.roi_head.pth'
         if osp.isfile(roi):  # the name both files' metadata give
             shutil.copyfile(roi, osp.join(out_dir, osp.basename(roi)))
+        precision = (' --precision bf16' if row['precision'] == 'bf16'
+                     else '')
         return dict(path=name, artifact=target, command=(
             f'python tools/test.py {config} {target} --backend '
-            f'{row["runtime"]}'))
+            f'{row["runtime"]}{precision}'))
     settings = OPTIMIZE.get(name)
     target = osp.join(out_dir, 'winner.json')
     with open(target, 'w') as f:

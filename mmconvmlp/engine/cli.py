@@ -87,6 +87,10 @@ def test_parser():
         choices=['pytorch', 'onnxruntime', 'openvino'],
         help='run the PyTorch model, or a file exported by '
         'tools/deployment/export_onnx.py in ONNX Runtime or OpenVINO')
+    parser.add_argument(
+        '--precision', default='fp32', choices=['fp32', 'bf16'],
+        help="with --backend openvino: bf16 runs in OpenVINO's bfloat16 "
+        '(native on CPUs with AVX-512 BF16 or AMX only)')
     parser.add_argument('--out', help='detection: dump predictions to this '
                         '.pkl file; segmentation: write predicted label maps '
                         'to this directory')
@@ -248,7 +252,8 @@ def configure_test(cfg, args):
         cfg.load_from = args.checkpoint
     else:
         from ..deploy.runtime import use_runtime_model
-        use_runtime_model(cfg, args.checkpoint, backend)
+        use_runtime_model(cfg, args.checkpoint, backend,
+                          getattr(args, 'precision', 'fp32'))
     if args.show or args.show_dir:
         _enable_visualization(cfg, args)
     if args.out and cfg.default_scope == 'mmseg':

@@ -241,3 +241,40 @@ def test_roi_head_weights_are_data(exported, tmp_path, monkeypatch):
     with pytest.raises(CheckpointError, match='does not fit the RoI head'):
         build_runtime_model(str(moved))
     assert not marker.exists()
+
+
+def test_openvino_runs_in_the_precision_asked(exported):
+    pytest.importorskip('openvino')
+    from mmconvmlp.deploy import build_backend
+    from mmconvmlp.deploy.cpu import native_bf16
+    _, _, path = exported('semantic_fpn')
+    with pytest.raises(ValueError, match="'bf16' with backend "
+                       "'onnxruntime'.*bf16 with openvino"):
+        build_backend(path, 'onnxruntime', precision='bf16')
+    with pytest.raises(ValueError, match="precision 'fp16'"):
+        build_backend(path, 'openvino', precision='fp16')
+    fp32 = build_backend(path, 'openvino')
+
+    def hint(backend):
+        return backend.compiled.get_property(
+            'INFERENCE_PRECISION_HINT').get_type_name()
+
+    assert hint(fp32) == 'f32'
+    model = build_runtime_model(path, 'openvino', precision='bf16')
+    # OpenVINO computes bf16 where the CPU has it, and falls back elsewhere
+    if native_bf16():
+        assert hint(model.backend) == 'bf16'
+    x = torch.randn(1, 3, 160, 192)
+    with torch.no_grad():
+        ref = build_runtime_model(path, 'openvino')(x, mode='tensor')
+        out = model(x, mode='tensor')
+    error = max_rel_error(_flat(out), _flat(ref))
+    assert error < (0.1 if native_bf16() else 1e-4)
+
+
+def test_test_py_config_carries_the_precision(exported):
+    from mmconvmlp.deploy.runtime import use_runtime_model
+    cfg, _, path = exported('semantic_fpn')
+    cfg = copy.deepcopy(cfg)
+    use_runtime_model(cfg, path, 'openvino', 'bf16')
+    assert cfg.model.precision == 'bf16' and cfg.model.backend == 'openvino'

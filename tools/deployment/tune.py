@@ -3,11 +3,13 @@
     python tools/deployment/tune.py CONFIG CHECKPOINT --out-dir DIR
         [--shape H W] [--precision fp32 bf16 int8] [--max-drop POINTS]
         [--tolerance REL] [--data DIR] [--calibration DIR]
-        [--paths NAME ...] [--compile] [--repeats 5]
+        [--paths NAME ...] [--compile] [--repeats 5] [--keep-fp32 PART ...]
 
 Builds every path available here (eager; optimize_for_inference with and
 without Winograd convolutions, torch.compile with --compile; ONNX Runtime;
-OpenVINO; bf16 where the CPU has it natively; int8 in ONNX Runtime),
+OpenVINO; bf16 in PyTorch and OpenVINO where the CPU has it natively; int8
+in ONNX Runtime and, quantized by NNCF, in OpenVINO, with the parts
+--keep-fp32 names in float32),
 checks each against eager float32 (raw outputs, and the task metric on the
 config's test data, the built-in data by default), times them in turns and
 writes DIR/report.json, DIR/report.md and the fastest kept path: DIR/
@@ -44,11 +46,15 @@ def main():
     parser.add_argument('--compile', action='store_true',
                         help='also try torch.compile (compiles per shape)')
     parser.add_argument('--repeats', type=int, default=5)
+    parser.add_argument('--keep-fp32', nargs='+', default=[], metavar='PART',
+                        help='int8 paths: parts kept in float32 (see '
+                        'tools/deployment/quantize_onnx.py --sensitivity)')
     args = parser.parse_args()
     report = tune(args.config, args.checkpoint, args.out_dir,
                   tuple(args.shape), args.precision, args.max_drop,
                   args.tolerance, args.data, args.calibration, args.paths,
-                  args.compile, args.repeats)
+                  args.compile, args.repeats,
+                  dict(keep_fp32=args.keep_fp32))
     with open(f'{args.out_dir}/report.md') as f:
         print(f.read())
     print(f'winner: {report["winner"]["artifact"]}')
