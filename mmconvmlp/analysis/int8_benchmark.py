@@ -37,7 +37,7 @@ def _slug(name):
 
 def int8_benchmark(config, checkpoint, work_dir, shape=(800, 1216),
                    settings=None, keep_fp32=(), images=None, num=32,
-                   repeats=3):
+                   repeats=3, cfg_options=None):
     """Quantize, evaluate and time each setting (see the module docstring).
 
     Args:
@@ -53,6 +53,7 @@ def int8_benchmark(config, checkpoint, work_dir, shape=(800, 1216),
             root's ``images/training``).
         num (int): calibration images.
         repeats (int): timed runs per file.
+        cfg_options (dict, optional): config overrides (``--cfg-options``).
 
     Returns:
         list[dict]: one row per file: name, runtime, settings text,
@@ -66,6 +67,10 @@ def int8_benchmark(config, checkpoint, work_dir, shape=(800, 1216),
     from ..model_zoo import read_config
     from .predict_benchmark import predict_batch
     cfg = read_config(config)
+    if cfg_options:
+        from ..engine.cli import check_cfg_options
+        check_cfg_options(cfg, cfg_options)
+        cfg.merge_from_dict(cfg_options)
     root = cfg.test_dataloader.dataset.get('data_root') or '.'
     images = images or osp.join(root, 'images', 'training')
     os.makedirs(work_dir, exist_ok=True)

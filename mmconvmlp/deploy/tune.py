@@ -21,6 +21,7 @@ import json
 import os
 import os.path as osp
 import platform
+import shlex
 import shutil
 
 import torch
@@ -172,7 +173,7 @@ def build_path(name, model, cfg, onnx_file, calibration, int8=None):
 def tune(config, checkpoint, out_dir, shape=(800, 1216),
          precisions=('fp32', 'bf16', 'int8'), max_drop=0.5, tolerance=1e-3,
          data_root=None, calibration=None, paths=None, compile=False,
-         repeats=5, int8=None):
+         repeats=5, int8=None, cfg_options=None):
     """Measure every path (see the module docstring) and write the report
     and the winner into ``out_dir``.
 
@@ -194,6 +195,8 @@ def tune(config, checkpoint, out_dir, shape=(800, 1216),
         int8 (dict, optional): settings of the int8 paths (keyword
             arguments of :func:`~mmconvmlp.deploy.quantize.quantize_onnx`
             but the route, e.g. ``keep_fp32``).
+        cfg_options (dict, optional): config overrides, as
+            ``--cfg-options`` gives them (checked for typos).
 
     Returns:
         dict: the report (as ``report.json``).
@@ -203,6 +206,10 @@ def tune(config, checkpoint, out_dir, shape=(800, 1216),
     from ..model_zoo import read_config
     from .onnx_export import export_onnx, load_model
     cfg = read_config(config)
+    if cfg_options:
+        from ..engine.cli import check_cfg_options
+        check_cfg_options(cfg, cfg_options)
+        cfg.merge_from_dict(cfg_options)
     if data_root:
         _use_data(cfg, data_root)
     root = cfg.test_dataloader.dataset.get('data_root') or '.'
@@ -267,7 +274,8 @@ def tune(config, checkpoint, out_dir, shape=(800, 1216),
     kept = [r for r in rows if r['status'] == 'kept' and 'latency_ms' in r
             and r['path'] in candidates]
     winner = (write_winner(min(kept, key=lambda r: r['latency_ms']), config,
-                           checkpoint, onnx_file, out_dir) if kept else
+                           checkpoint, onnx_file, out_dir, cfg_options)
+              if kept else
               dict(path=None, artifact=None, command=None))
     report = dict(machine=machine(), config=config, checkpoint=checkpoint,
                   shape=list(shape), max_drop=max_drop, tolerance=tolerance,
@@ -289,10 +297,14 @@ def _use_data(cfg, data_root):
         cfg.test_evaluator.ann_file = osp.join(data_root, ann[len(old):])
 
 
-def write_winner(row, config, checkpoint, onnx_file, out_dir):
+def write_winner(row, config, checkpoint, onnx_file, out_dir,
+                 cfg_options=None):
     """Write the winning path as an artifact; return it and how to run
     it."""
     name = row['path']
+    options = ' '.join(shlex.quote(f'{k}={v}')
+                       for k, v in (cfg_options or {}).items())
+    options = options and ' --cfg-options ' + options
     if row['runtime'] != 'pytorch':
         target = osp.join(out_dir, 'winner.onnx')
         shutil.copyfile(path_file(name, onnx_file), target)
@@ -303,14 +315,14 @@ def write_winner(row, config, checkpoint, onnx_file, out_dir):
                      else '')
         return dict(path=name, artifact=target, command=(
             f'python tools/test.py {config} {target} --backend '
-            f'{row["runtime"]}{precision}'))
+            f'{row["runtime"]}{precision}{options}'))
     settings = OPTIMIZE.get(name)
     target = osp.join(out_dir, 'winner.json')
     with open(target, 'w') as f:
         json.dump(dict(path=name, optimize_for_inference=settings), f,
                   indent=1)
     if settings is None:
-        command = f'python tools/test.py {config} {checkpoint}'
+        command = f'python tools/test.py {config} {checkpoint}{options}'
     else:
         args = ''.join(f', {k}={v!r}' for k, v in settings.items())
         command = ('model = mmconvmlp.deploy.optimize_for_inference('

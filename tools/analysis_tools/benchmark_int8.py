@@ -3,6 +3,7 @@
     python tools/analysis_tools/benchmark_int8.py CONFIG CHECKPOINT
         --work-dir DIR [--shape H W] [--settings NAME ...]
         [--keep-fp32 PART ...] [--images DIR] [--num 32] [--repeats 3]
+        [--cfg-options KEY=VALUE ...]
 
 Exports the model, quantizes it with each setting (ONNX Runtime's MinMax,
 Entropy, Percentile, S8S8, 7-bit weights; NNCF, run in OpenVINO; with
@@ -19,6 +20,7 @@ import os.path as osp
 from mmconvmlp.analysis.int8_benchmark import (SETTINGS, int8_benchmark,
                                                int8_table)
 from mmconvmlp.deploy.tune import machine
+from mmconvmlp.engine.cli import add_cfg_options
 
 
 def main():
@@ -34,13 +36,15 @@ def main():
                         'the data root\'s images/training)')
     parser.add_argument('--num', type=int, default=32)
     parser.add_argument('--repeats', type=int, default=3)
+    add_cfg_options(parser)
     args = parser.parse_args()
     rows = int8_benchmark(args.config, args.checkpoint, args.work_dir,
                           tuple(args.shape), args.settings, args.keep_fp32,
-                          args.images, args.num, args.repeats)
-    with open(osp.join(args.work_dir, 'int8.json'), 'w') as f:
-        json.dump(dict(machine=machine(), rows=rows), f, indent=1)
+                          args.images, args.num, args.repeats,
+                          args.cfg_options)
     m = machine()
+    with open(osp.join(args.work_dir, 'int8.json'), 'w') as f:
+        json.dump(dict(machine=m, rows=rows), f, indent=1)
     print(f'CPU {m["capability"]}, native int8 {m["native_int8"]}, '
           f'{m["threads"]} threads; ' + ', '.join(
               f'{k} {v}' for k, v in m['versions'].items()))

@@ -4,6 +4,7 @@
         [--shape H W] [--precision fp32 bf16 int8] [--max-drop POINTS]
         [--tolerance REL] [--data DIR] [--calibration DIR]
         [--paths NAME ...] [--compile] [--repeats 5] [--keep-fp32 PART ...]
+        [--cfg-options KEY=VALUE ...]
 
 Builds every path available here (eager; optimize_for_inference with and
 without Winograd convolutions, torch.compile with --compile; ONNX Runtime;
@@ -19,6 +20,7 @@ optimize_for_inference settings). See mmconvmlp.deploy.tune.
 import argparse
 
 from mmconvmlp.deploy.tune import PATHS, tune
+from mmconvmlp.engine.cli import add_cfg_options
 
 
 def main():
@@ -49,12 +51,13 @@ def main():
     parser.add_argument('--keep-fp32', nargs='+', default=[], metavar='PART',
                         help='int8 paths: parts kept in float32 (see '
                         'tools/deployment/quantize_onnx.py --sensitivity)')
+    add_cfg_options(parser)
     args = parser.parse_args()
     report = tune(args.config, args.checkpoint, args.out_dir,
                   tuple(args.shape), args.precision, args.max_drop,
                   args.tolerance, args.data, args.calibration, args.paths,
                   args.compile, args.repeats,
-                  dict(keep_fp32=args.keep_fp32))
+                  dict(keep_fp32=args.keep_fp32), args.cfg_options)
     with open(f'{args.out_dir}/report.md') as f:
         print(f.read())
     print(f'winner: {report["winner"]["artifact"]}')
