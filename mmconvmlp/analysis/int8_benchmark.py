@@ -22,11 +22,11 @@ from .tables import markdown_table
 #: name -> quantize_onnx settings (the route decides the runtime: NNCF's
 #: file runs in OpenVINO, ONNX Runtime's in ONNX Runtime).
 SETTINGS = {
-    'onnxruntime minmax': dict(),
+    'onnxruntime minmax': dict(method='minmax'),
     'onnxruntime entropy': dict(method='entropy'),
     'onnxruntime percentile': dict(method='percentile'),
-    'onnxruntime minmax S8S8': dict(activations='int8'),
-    'onnxruntime minmax 7-bit': dict(reduce_range=True),
+    'onnxruntime minmax S8S8': dict(method='minmax', activations='int8'),
+    'onnxruntime minmax 7-bit': dict(method='minmax', reduce_range=True),
     'nncf': dict(route='nncf'),
 }
 
@@ -48,7 +48,8 @@ def int8_benchmark(config, checkpoint, work_dir, shape=(800, 1216),
         settings (Sequence[str], optional): names of :data:`SETTINGS`
             (default: all).
         keep_fp32 (Sequence[str]): parts kept in float32 in a second
-            variant of the onnxruntime minmax and nncf settings.
+            variant of the onnxruntime minmax and percentile and the nncf
+            settings.
         images (str, optional): calibration images (default: the test data
             root's ``images/training``).
         num (int): calibration images.
@@ -86,7 +87,8 @@ def int8_benchmark(config, checkpoint, work_dir, shape=(800, 1216),
     if keep_fp32:
         variants += [(f'{n} + fp32 {" ".join(keep_fp32)}',
                       dict(SETTINGS[n], keep_fp32=list(keep_fp32)))
-                     for n in ('onnxruntime minmax', 'nncf') if n in names]
+                     for n in ('onnxruntime minmax', 'onnxruntime percentile',
+                               'nncf') if n in names]
     evaluate = _Evaluator(cfg, work_dir)
     rows, models = [], {}
     for backend in ('onnxruntime', 'openvino'):

@@ -112,6 +112,7 @@ def test_parts_kept_fp32_stay_float(seg_onnx, tmp_path):
                     '/model/conv_seg/Conv'}
     assert info['nodes_kept_fp32'] == 4 and info['activations'] == 'int8'
     assert 'S8S8' in info['method_text'] and 'conv_seg' in info['method_text']
+    assert info['method'] == 'percentile'  # the default: docs/deployment.md
     assert read_metadata(out)['quantization'] == info
     import onnx
     zero_points = [i for i in onnx.load(out).graph.initializer
@@ -128,7 +129,8 @@ def test_parts_kept_fp32_stay_float(seg_onnx, tmp_path):
     (dict(route='tensorrt'), 'route'), (dict(activations='int4'),
                                         'activations'),
     (dict(method='mse'), 'method'),
-    (dict(route='nncf', method='entropy'), 'own range estimators')])
+    (dict(route='nncf', method='entropy'), 'own range estimators'),
+    (dict(route='nncf', method='minmax'), 'own range estimators')])
 def test_bad_settings_are_refused(seg_onnx, tmp_path, bad, message):
     with pytest.raises(ValueError, match=message):
         quantize_onnx(seg_onnx[0], str(tmp_path / 'x.onnx'), seg_onnx[1],

@@ -7,10 +7,10 @@
 
 Exports the model, quantizes it with each setting (ONNX Runtime's MinMax,
 Entropy, Percentile, S8S8, 7-bit weights; NNCF, run in OpenVINO; with
---keep-fp32, MinMax and NNCF again with those parts in float32), evaluates
-every file with the config's test loop and times its test_step on one
-image of H x W in turns with the float32 file in ONNX Runtime and OpenVINO
-(mmconvmlp.analysis.int8_benchmark). Which parts to keep:
+--keep-fp32, MinMax, Percentile and NNCF again with those parts in float32),
+evaluates every file with the config's test loop and times its test_step on
+one image of H x W in turns with the float32 file in ONNX Runtime and
+OpenVINO (mmconvmlp.analysis.int8_benchmark). Which parts to keep:
 tools/deployment/quantize_onnx.py MODEL.onnx --sensitivity.
 """
 import argparse

@@ -2,7 +2,7 @@
 
     python tools/deployment/quantize_onnx.py MODEL.onnx MODEL_INT8.onnx
         [--images DIR] [--num 32] [--route onnxruntime|nncf]
-        [--method minmax|entropy|percentile] [--activations uint8|int8]
+        [--method percentile|minmax|entropy] [--activations uint8|int8]
         [--per-tensor] [--reduce-range | --no-reduce-range]
         [--keep-fp32 PART ...]
     python tools/deployment/quantize_onnx.py MODEL.onnx --sensitivity
@@ -49,7 +49,7 @@ def main():
                         help="ONNX Runtime's quantizer or OpenVINO's (NNCF)")
     parser.add_argument('--method', choices=METHODS,
                         help='calibration of the onnxruntime route '
-                        '(default minmax)')
+                        '(default percentile)')
     parser.add_argument('--activations', default='uint8', choices=ACTIVATIONS,
                         help='uint8 (asymmetric) or int8 (symmetric, S8S8)')
     parser.add_argument('--per-tensor', action='store_true',
