@@ -3,8 +3,9 @@
 :func:`tune` builds the paths available here for a detector or segmentor
 and its checkpoint: PyTorch eager, ``optimize_for_inference`` with and
 without Winograd convolutions (and ``torch.compile`` on request), the
-exported file in ONNX Runtime and OpenVINO, bf16 where the CPU computes it
-natively and int8 (ONNX Runtime static quantization) where asked. Each path
+exported file in ONNX Runtime and OpenVINO, bf16 (``optimize_for_inference``
+and OpenVINO's) where the CPU computes it natively and int8 (ONNX Runtime's
+quantizer, and NNCF's file run in OpenVINO) where asked. Each path
 is checked against eager float32: its raw outputs on one batch (float32
 paths must stay within ``tolerance``) and its task metric on the config's
 test data (every path must stay within ``max_drop`` points); the paths are

@@ -82,7 +82,8 @@ def test_an_openvino_bf16_winner_runs_with_its_precision(tmp_path):
     win = write_winner(dict(path='openvino bf16', runtime='openvino',
                             precision='bf16'), 'cfg.py', 'ckpt.pth',
                        str(onnx_file), str(tmp_path),
-                       {'test_dataloader.dataset.pipeline.1.scale': (160, 160)})
+                       {'test_dataloader.dataset.pipeline.1.scale':
+                        (160, 160)})
     assert win['command'] == (
         f'python tools/test.py cfg.py {tmp_path}/winner.onnx --backend '
         "openvino --precision bf16 --cfg-options "

@@ -54,7 +54,8 @@ def main():
                         help='uint8 (asymmetric) or int8 (symmetric, S8S8)')
     parser.add_argument('--per-tensor', action='store_true',
                         help='one weight scale per tensor, not per channel')
-    parser.add_argument('--reduce-range', action=argparse.BooleanOptionalAction,
+    parser.add_argument('--reduce-range',
+                        action=argparse.BooleanOptionalAction,
                         help='7-bit weights (default: only on a CPU without '
                         'int8 dot products, VNNI)')
     parser.add_argument('--keep-fp32', nargs='+', default=[], metavar='PART',
