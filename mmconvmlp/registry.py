@@ -23,10 +23,12 @@ from mmengine.registry import Registry
 
 MODELS = Registry('model', parent=MMENGINE_MODELS, scope='mmconvmlp',
                   locations=['mmconvmlp.models', 'mmconvmlp.deploy.runtime'])
-#: :class:`~mmconvmlp.engine.ExactResumeHook` and
-#: :class:`~mmconvmlp.engine.RandomStateHook`
+#: :class:`~mmconvmlp.engine.ExactResumeHook`,
+#: :class:`~mmconvmlp.engine.RandomStateHook` and
+#: :class:`~mmconvmlp.deploy.hooks.OptimizeForInferenceHook`
 HOOKS = Registry('hook', parent=MMENGINE_HOOKS, scope='mmconvmlp',
-                 locations=['mmconvmlp.engine.hooks'])
+                 locations=['mmconvmlp.engine.hooks',
+                            'mmconvmlp.deploy.hooks'])
 #: :class:`~mmconvmlp.engine.CPUDistributedDataParallel`
 MODEL_WRAPPERS = Registry('model_wrapper', parent=MMENGINE_MODEL_WRAPPERS,
                           scope='mmconvmlp',

@@ -5,7 +5,8 @@ For each arch and size it times, on the same weights and input: the
 straightforward implementation (mmconvmlp.reference: the paper's code as
 plain eager PyTorch), our default module (the same direct convolutions),
 the opt-in ``winograd=True`` module, ``optimize_for_inference`` in
-float32 (with and without Winograd convolutions) and in bf16, the backbone
+float32 (with and without Winograd convolutions, and with the transforms a
+probe at that size finds paying here) and in bf16, the backbone
 exported to ONNX (at that size) in ONNX Runtime and OpenVINO where
 installed, and mmdet's ResNet-50; it prints latency (median after warm-up,
 the paths timed in turns; CUDA events on a GPU), achieved GFLOP/s (2 x the
@@ -67,6 +68,8 @@ def inference_rows(arch, height, width, device, repeats, compile):
         'optimized fp32, direct convs': optimize_for_inference(
             model, winograd=False),
         'optimized fp32': optimize_for_inference(model),
+        'optimized fp32, probed': optimize_for_inference(
+            model, probe=(height, width)),
         'optimized bf16': optimize_for_inference(model, bf16=True),
     }
     if compile:

@@ -9,7 +9,8 @@ outputs faster. It orchestrates; the backbone's blocks own their transforms
   tokenizer and conv stage, and any BN in necks and heads);
 * the affine part of the LayerNorms before the channel MLPs is folded into
   the MLPs' first linear layer; the MLPs' biases and GELU are applied by
-  the GEMMs themselves (:class:`mmconvmlp.ops.OneDNNLinear`);
+  the GEMMs themselves (``fused_mlp``,
+  :class:`mmconvmlp.ops.OneDNNLinear`);
 * every 3x3 stride-1 convolution (tokenizer, conv stage, FPN, heads) runs
   as a Winograd F(4x4, 3x3) convolution on the CPU
   (:class:`mmconvmlp.ops.FusedWinogradConv2d`: 4x fewer multiply-adds,
@@ -24,6 +25,10 @@ outputs faster. It orchestrates; the backbone's blocks own their transforms
   autocast, with outputs returned in float32; its error against float32 is
   measured by ``tools/analysis_tools/benchmark_backbone.py``;
 * optionally (``compile=True``) their forwards go through ``torch.compile``.
+
+Which of the transforms pay depends on the machine: with ``probe=(H, W)``
+each is timed here, with and without, and applied only where it pays
+(:mod:`mmconvmlp.deploy.probe`).
 """
 import copy
 import functools
@@ -112,7 +117,8 @@ def _to_float(out):
 
 
 def optimize_for_inference(model, bf16=False, compile=False,
-                           channels_last=True, winograd=True):
+                           channels_last=True, winograd=True, fused_mlp=True,
+                           probe=None):
     """Return an inference-only, faster copy of ``model``.
 
     The copy's ConvMLP backbones apply their own transforms
@@ -133,19 +139,58 @@ def optimize_for_inference(model, bf16=False, compile=False,
         winograd (bool): compute 3x3 stride-1 convolutions with Winograd
             F(4x4, 3x3) on the CPU where the compiled op runs; ``False``
             computes them all directly.
+        fused_mlp (bool): apply the channel MLPs' bias and GELU inside
+            oneDNN's GEMMs (:class:`~mmconvmlp.ops.OneDNNLinear`).
+        probe (tuple[int, int], optional): an input size H, W: each of the
+            transforms above that is on is timed on this machine, with it
+            and without, on a random image of that size, and left out where
+            that is faster (:func:`~mmconvmlp.deploy.probe.probe_transforms`;
+            a few seconds to a minute, by model and size). ``None``: apply
+            every transform asked for.
 
     Returns:
         nn.Module: the optimised copy, in eval mode. In float32 its outputs
         match the original's to float rounding (relative error ~1e-6 without
-        Winograd, ~1e-5 with it).
+        Winograd, ~1e-5 with it). Its ``inference_transforms`` attribute
+        holds the transforms applied and, after a probe, ``probe_ms``: the
+        milliseconds of each probed transform on and off.
     """
     if not any(isinstance(m, ConvMLP) for m in model.modules()):
         raise TypeError(f'{type(model).__name__} contains no ConvMLP backbone')
+    transforms = dict(winograd=winograd, channels_last=channels_last,
+                      fused_mlp=fused_mlp)
+    timings = None
+    if probe is not None:
+        from .probe import probe_transforms
+        transforms, timings = probe_transforms(
+            model, probe, functools.partial(_apply_transforms, model, bf16),
+            transforms)
+    model = _apply_transforms(model, bf16, **transforms)
+    if compile:
+        for part in _parts(model):
+            part.forward = torch.compile(part.forward, dynamic=False)
+    model.inference_transforms = dict(transforms, bf16=bf16, compile=compile)
+    if timings is not None:
+        model.inference_transforms['probe_ms'] = timings
+    return model
+
+
+def _parts(model):
+    """Backbone, neck and heads: the parts whose forwards are wrapped."""
+    if isinstance(model, ConvMLP):
+        return [model]
+    return [getattr(model, name) for name in ('backbone', *_HEADS)
+            if isinstance(getattr(model, name, None), nn.Module)]
+
+
+def _apply_transforms(model, bf16, winograd, channels_last, fused_mlp):
+    """A copy of ``model`` with the transforms applied (no compile)."""
     model = copy.deepcopy(model).eval()
     backbones = [m for m in model.modules() if isinstance(m, ConvMLP)]
     for backbone in backbones:
         backbone.switch_to_deploy(winograd=winograd,
-                                  channels_last=channels_last)
+                                  channels_last=channels_last,
+                                  fused_mlp=fused_mlp)
     heads = [getattr(model, name) for name in _HEADS
              if isinstance(getattr(model, name, None), nn.Module)]
     for head in heads:
@@ -156,18 +201,13 @@ def optimize_for_inference(model, bf16=False, compile=False,
             head.to(memory_format=torch.channels_last)
             guard_layout_sensitive_ops(head)
     device_type = next(model.parameters()).device.type
-    if bf16 and device_type == 'cpu' and not native_bf16():
-        warnings.warn(
-            'optimize_for_inference(bf16=True): this CPU has no native '
-            'bfloat16 arithmetic (AVX-512 BF16 / AMX), so oneDNN emulates it '
-            'and the model runs several times slower than in float32 '
-            '(docs/benchmarks.md); use bf16=False here')
-    for part in ([model] if isinstance(model, ConvMLP) else
-                 [getattr(model, 'backbone', None), *heads]):
-        if part is None:
-            continue
-        if bf16:
+    if bf16:
+        if device_type == 'cpu' and not native_bf16():
+            warnings.warn(
+                'optimize_for_inference(bf16=True): this CPU has no native '
+                'bfloat16 arithmetic (AVX-512 BF16 / AMX), so oneDNN '
+                'emulates it and the model runs several times slower than '
+                'in float32 (docs/benchmarks.md); use bf16=False here')
+        for part in _parts(model):
             part.forward = _autocast_outputs(part.forward, device_type)
-        if compile:
-            part.forward = torch.compile(part.forward, dynamic=False)
     return model

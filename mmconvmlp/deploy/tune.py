@@ -2,7 +2,8 @@
 
 :func:`tune` builds the paths available here for a detector or segmentor
 and its checkpoint: PyTorch eager, ``optimize_for_inference`` with and
-without Winograd convolutions (and ``torch.compile`` on request), the
+without Winograd convolutions, with the transforms that pay here (probed
+at the size timed; ``torch.compile`` on request), the
 exported file in ONNX Runtime and OpenVINO, bf16 (``optimize_for_inference``
 and OpenVINO's) where the CPU computes it natively and int8 (ONNX Runtime's
 quantizer, and NNCF's file run in OpenVINO) where asked. Each path
@@ -14,7 +15,8 @@ and post-processing included). The report (``report.json``, ``report.md``)
 names the machine, every path's latency, error, metric and why it was kept
 or refused; the fastest kept path is written as a ready artifact: an
 ``.onnx`` file that ``tools/test.py --backend`` runs, or the
-``optimize_for_inference`` settings of the PyTorch path.
+``optimize_for_inference`` settings of the PyTorch path, which
+``tools/test.py --optimize`` runs.
 """
 import importlib
 import importlib.util
@@ -32,6 +34,7 @@ PATHS = {
     'eager': ('fp32', 'pytorch'),
     'optimize': ('fp32', 'pytorch'),
     'optimize, direct convs': ('fp32', 'pytorch'),
+    'optimize, probed': ('fp32', 'pytorch'),
     'optimize + compile': ('fp32', 'pytorch'),
     'onnxruntime': ('fp32', 'onnxruntime'),
     'openvino': ('fp32', 'openvino'),
@@ -44,8 +47,10 @@ PATHS = {
 #: quantize_onnx`'s route) and the file it writes beside the export.
 INT8 = {'onnxruntime int8': ('onnxruntime', '_int8.onnx'),
         'openvino int8': ('nncf', '_nncf_int8.onnx')}
-#: optimize_for_inference's settings of each PyTorch path but eager.
+#: optimize_for_inference's settings of each PyTorch path but eager
+#: (``probe=True``: probe at the size timed).
 OPTIMIZE = {'optimize': {}, 'optimize, direct convs': dict(winograd=False),
+            'optimize, probed': dict(probe=True),
             'optimize + compile': dict(compile=True),
             'optimize bf16': dict(bf16=True)}
 
@@ -150,16 +155,20 @@ def path_file(name, onnx_file):
     return onnx_file
 
 
-def build_path(name, model, cfg, onnx_file, calibration, int8=None):
+def build_path(name, model, cfg, onnx_file, calibration, int8=None,
+               shape=None):
     """The model of path ``name`` (one with ``test_step``); ``int8``: the
     settings of :func:`~mmconvmlp.deploy.quantize.quantize_onnx` for the
-    int8 paths."""
+    int8 paths; ``shape``: the input size (H, W) a probed path probes."""
     from .runtime import build_runtime_model
     if name == 'eager':
         return model
     if name in OPTIMIZE:
         from .optimize import optimize_for_inference
-        return optimize_for_inference(model, **OPTIMIZE[name])
+        settings = dict(OPTIMIZE[name])
+        if settings.get('probe'):
+            settings['probe'] = tuple(shape)
+        return optimize_for_inference(model, **settings)
     precision, runtime = PATHS[name]
     if name in INT8:
         from .quantize import quantize_onnx
@@ -237,7 +246,8 @@ def tune(config, checkpoint, out_dir, shape=(800, 1216),
         rows.append(row)
         try:
             path = build_path(name, model, cfg, onnx_file, calibration,
-                              int8)
+                              int8, x.shape[-2:])
+            row.update(_transforms(path))
             row['error'] = max_rel_error(raw_outputs(path, x), reference)
             row['metrics'] = evaluate(path)
         except Exception as err:  # a path that does not run here
@@ -288,6 +298,17 @@ def tune(config, checkpoint, out_dir, shape=(800, 1216),
     return report
 
 
+def _transforms(path):
+    """The ``optimize_for_inference`` settings a PyTorch path applied
+    (``settings``) and, if it probed, the probe's timings."""
+    applied = dict(getattr(path, 'inference_transforms', None) or {})
+    if not applied:
+        return {}
+    probe_ms = applied.pop('probe_ms', None)
+    return dict(settings=applied, **({'probe_ms': probe_ms} if probe_ms
+                                     else {}))
+
+
 def _use_data(cfg, data_root):
     """Point the config's test data (and its COCO annotation file) at
     ``data_root``."""
@@ -317,18 +338,14 @@ def write_winner(row, config, checkpoint, onnx_file, out_dir,
         return dict(path=name, artifact=target, command=(
             f'python tools/test.py {config} {target} --backend '
             f'{row["runtime"]}{precision}{options}'))
-    settings = OPTIMIZE.get(name)
+    settings = row.get('settings')
     target = osp.join(out_dir, 'winner.json')
     with open(target, 'w') as f:
         json.dump(dict(path=name, optimize_for_inference=settings), f,
                   indent=1)
-    if settings is None:
-        command = f'python tools/test.py {config} {checkpoint}{options}'
-    else:
-        args = ''.join(f', {k}={v!r}' for k, v in settings.items())
-        command = ('model = mmconvmlp.deploy.optimize_for_inference('
-                   f'init_detector_or_model({config!r}, {checkpoint!r})'
-                   f'{args})')
+    command = f'python tools/test.py {config} {checkpoint}{options}'
+    if settings is not None:
+        command += f' --optimize {target}'
     return dict(path=name, artifact=target, command=command)
 
 

@@ -91,6 +91,11 @@ def test_parser():
         '--precision', default='fp32', choices=['fp32', 'bf16'],
         help="with --backend openvino: bf16 runs in OpenVINO's bfloat16 "
         '(native on CPUs with AVX-512 BF16 or AMX only)')
+    parser.add_argument(
+        '--optimize', metavar='SETTINGS.json',
+        help='test optimize_for_inference(model, **settings) of the loaded '
+        "model: tools/deployment/tune.py's winner.json, or a JSON object of "
+        'the settings')
     parser.add_argument('--out', help='detection: dump predictions to this '
                         '.pkl file; segmentation: write predicted label maps '
                         'to this directory')
@@ -248,6 +253,14 @@ def configure_test(cfg, args):
     if not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'checkpoint file not found: {args.checkpoint}')
     backend = getattr(args, 'backend', 'pytorch')
+    if getattr(args, 'optimize', None):
+        if backend != 'pytorch':
+            raise ValueError('--optimize applies to the PyTorch model, not to '
+                             f'--backend {backend}')
+        from ..deploy.hooks import read_settings
+        cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [dict(
+            type='mmconvmlp.OptimizeForInferenceHook',
+            **read_settings(args.optimize))]
     if backend == 'pytorch':
         cfg.load_from = args.checkpoint
     else:

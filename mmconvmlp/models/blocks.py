@@ -141,14 +141,14 @@ class ConvTokenizer(nn.Module):
     def forward(self, x):
         """NCHW image -> NCHW map at stride 4.
 
-        With ``with_cp`` each conv unit (the last with the max pool) is
-        checkpointed on its own, so the backward pass recomputes one
-        full-resolution unit at a time.
+        With ``with_cp`` (when autograd records) each conv unit (the last
+        with the max pool) is checkpointed on its own, so the backward pass
+        recomputes one full-resolution unit at a time.
         """
-        if self.deploy:
+        if self.deploy or not (self.with_cp and torch.is_grad_enabled()):
             return self.block(x)
         for segment in (slice(0, 3), slice(3, 6), slice(6, 10)):
-            x = run_block(self.block[segment], x, self.with_cp)
+            x = run_block(self.block[segment], x, True)
         return x
 
     def switch_to_deploy(self, winograd=True):
@@ -270,14 +270,15 @@ class ConvMLPBlock(nn.Module):
         x = x.permute(0, 2, 3, 1)
         return x + self.drop_path(self.channel_mlp2(self.norm2(x)))
 
-    def switch_to_deploy(self):
+    def switch_to_deploy(self, fused_mlp=True):
         """Fold the affine part of the LayerNorms before the MLPs into their
-        first linear layers and fuse the MLPs (see
+        first linear layers and, with ``fused_mlp``, fuse the MLPs (see
         :meth:`ChannelMLP.switch_to_deploy`)."""
         self.norm1 = fold_layer_norm(self.norm1, self.channel_mlp1.fc1)
         self.norm2 = fold_layer_norm(self.norm2, self.channel_mlp2.fc1)
-        self.channel_mlp1.switch_to_deploy()
-        self.channel_mlp2.switch_to_deploy()
+        if fused_mlp:
+            self.channel_mlp1.switch_to_deploy()
+            self.channel_mlp2.switch_to_deploy()
 
 
 class ConvDownsample(nn.Module):
@@ -326,7 +327,7 @@ class ConvMLPStage(nn.Module):
             x = run_block(block, x, self.with_cp)
         return self.downsample_mlp(x)
 
-    def switch_to_deploy(self):
+    def switch_to_deploy(self, fused_mlp=True):
         """Switch every block (see :meth:`ConvMLPBlock.switch_to_deploy`)."""
         for block in self.blocks:
-            block.switch_to_deploy()
+            block.switch_to_deploy(fused_mlp)

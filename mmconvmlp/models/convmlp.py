@@ -265,19 +265,21 @@ class ConvMLP(BaseModule):
                     memory_format=self.out_memory_format))
         return tuple(outs)
 
-    def switch_to_deploy(self, winograd=True, channels_last=True):
+    def switch_to_deploy(self, winograd=True, channels_last=True,
+                         fused_mlp=True):
         """Make this backbone inference-only and faster; each block applies
         its own transforms (see :mod:`mmconvmlp.models.blocks`): BN and
-        LayerNorm affines folded, MLPs fused in oneDNN, with ``winograd``
-        the 3x3 stride-1 convs as Winograd convs with their ReLU fused in.
-        With ``channels_last`` it takes and returns channels-last maps (same
+        LayerNorm affines folded; with ``fused_mlp`` the MLPs' bias and GELU
+        applied inside oneDNN's GEMMs; with ``winograd`` the 3x3 stride-1
+        convs as Winograd convs with their ReLU fused in. With
+        ``channels_last`` it takes and returns channels-last maps (same
         values, no layout copies). Outputs match the eager model's to float
         rounding (the tests check 1e-4 relative)."""
         self.eval()
         self.tokenizer.switch_to_deploy(winograd)
         self.conv_stages.switch_to_deploy(winograd)
         for stage in self.stages:
-            stage.switch_to_deploy()
+            stage.switch_to_deploy(fused_mlp)
         if channels_last and self.out_memory_format != torch.channels_last:
             self.to(memory_format=torch.channels_last)
             self.register_forward_pre_hook(_to_channels_last)

@@ -204,3 +204,62 @@ def test_switch_to_deploy_twice_changes_nothing(model_pair):
         assert len(model._forward_pre_hooks) == 1
         for a, b in zip(once, model(x)):
             assert torch.equal(a, b)
+
+
+def test_fused_mlp_off_keeps_plain_linears(model_pair):
+    model, _ = model_pair('s')
+    fast = optimize_for_inference(model, fused_mlp=False)
+    assert not any(isinstance(m, OneDNNLinear) for m in fast.modules())
+    assert fast.inference_transforms == dict(
+        winograd=True, channels_last=True, fused_mlp=False, bf16=False,
+        compile=False)
+    x = torch.randn(1, 3, 96, 128)
+    with torch.no_grad():
+        assert max_rel_error(fast(x), model(x)) < 1e-4
+
+
+def test_probe_leaves_out_the_transform_that_does_not_pay(model_pair,
+                                                          monkeypatch):
+    """The probe times each transform on and off (both variants run) and
+    leaves out only the one whose absence is more than the margin faster."""
+    from mmconvmlp.deploy import probe
+    calls = []
+
+    def fake_latencies(fns, **kwargs):
+        outs = {name: fn() for name, fn in fns.items()}
+        assert all(len(o) == 4 for o in outs.values())  # feature maps
+        calls.append(kwargs)
+        # winograd off: 10% faster (left out); the others: 1% (kept)
+        return dict(on=0.1, off=0.09 if len(calls) == 1 else 0.099)
+
+    monkeypatch.setattr(probe, 'measure_latencies', fake_latencies)
+    model, _ = model_pair('s')
+    fast = optimize_for_inference(model, probe=(64, 96))
+    assert len(calls) == 3
+    chosen = fast.inference_transforms
+    assert (chosen['winograd'], chosen['channels_last'],
+            chosen['fused_mlp']) == (False, True, True)
+    assert list(chosen['probe_ms']) == ['winograd', 'channels_last',
+                                        'fused_mlp']
+    assert chosen['probe_ms']['winograd'] == dict(on_ms=100., off_ms=90.)
+    assert not any(isinstance(m, FusedWinogradConv2d) for m in fast.modules())
+    assert any(isinstance(m, OneDNNLinear) for m in fast.modules())
+    # a transform switched off by the caller is not probed
+    calls.clear()
+    fast = optimize_for_inference(model, winograd=False, fused_mlp=False,
+                                  probe=(64, 96))
+    assert len(calls) == 1
+    assert list(fast.inference_transforms['probe_ms']) == ['channels_last']
+
+
+def test_probe_times_a_detectors_features():
+    """On a whole detector the probe runs backbone and neck; the result
+    computes the detector's outputs."""
+    model = _build('detection/retinanet_convmlp_s.py')
+    fast = optimize_for_inference(model, probe=(64, 64))
+    timings = fast.inference_transforms['probe_ms']
+    assert set(timings) == {'winograd', 'channels_last', 'fused_mlp'}
+    assert all(t['on_ms'] > 0 and t['off_ms'] > 0 for t in timings.values())
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        assert max_rel_error(fast._forward(x)[0], model._forward(x)[0]) < 1e-4

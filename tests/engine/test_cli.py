@@ -93,3 +93,19 @@ def test_cfg_options_junk_is_one_line(junk, message, capsys):
     assert info.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert 'error: argument --cfg-options' in err and message in err
+
+
+def test_optimize_flag_adds_the_hook(tmp_path):
+    from mmconvmlp.engine.cli import configure_test, test_parser
+    ckpt, settings = tmp_path / 'model.pth', tmp_path / 'winner.json'
+    ckpt.write_bytes(b'')
+    settings.write_text('{"optimize_for_inference": {"winograd": false}}')
+    args = test_parser().parse_args([CONFIG, str(ckpt), '--optimize',
+                                     str(settings)])
+    cfg = configure_test(load_config(args), args)
+    assert cfg.custom_hooks[-1] == dict(
+        type='mmconvmlp.OptimizeForInferenceHook', winograd=False)
+    args = test_parser().parse_args([CONFIG, str(ckpt), '--optimize',
+                                     str(settings), '--backend', 'openvino'])
+    with pytest.raises(ValueError, match='--optimize applies to the PyTorch'):
+        configure_test(load_config(args), args)

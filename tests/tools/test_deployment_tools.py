@@ -161,3 +161,33 @@ def test_tune_writes_a_winner_that_test_py_runs(run_tool, builtin_workspace,
                       'onnxruntime', '--work-dir', tmp_path / 'w',
                       '--cfg-options', *NO_WORKERS, cwd=builtin_workspace)
     assert 'coco/bbox_mAP' in result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_a_pytorch_winner_runs_with_test_py_optimize(
+        run_tool, builtin_workspace, config_path, spread_model, tmp_path):
+    """tune's probed PyTorch path: the transforms it chose go into
+    winner.json, and the winner's command tests them."""
+    import json
+    import shlex
+    cfg = config_path(CASES['retinanet'][0])
+    ckpt, out = tmp_path / 'model.pth', tmp_path / 'tuned'
+    _checkpoint(cfg, spread_model, ckpt)
+    run_tool('deployment/tune.py', cfg, ckpt, '--out-dir', out, '--shape',
+             '64', '64', '--precision', 'fp32', '--paths', 'optimize, probed',
+             '--repeats', '1', cwd=builtin_workspace)
+    report = json.loads((out / 'report.json').read_text())
+    row = next(r for r in report['paths'] if r['path'] == 'optimize, probed')
+    assert set(row['probe_ms']) == {'winograd', 'channels_last', 'fused_mlp'}
+    win = report['winner']
+    assert win['path'] == 'optimize, probed'
+    settings = json.loads((out / 'winner.json').read_text())
+    assert settings['optimize_for_inference'] == row['settings']
+    command = shlex.split(win['command'])
+    assert command[:2] == ['python', 'tools/test.py']
+    assert command[-2:] == ['--optimize', str(out / 'winner.json')]
+    result = run_tool('test.py', *command[2:], '--work-dir', tmp_path / 'w',
+                      '--cfg-options', *NO_WORKERS, cwd=builtin_workspace)
+    log = result.stdout + result.stderr
+    assert 'testing optimize_for_inference(model' in log
+    assert 'coco/bbox_mAP' in log

@@ -90,7 +90,8 @@ def test_backbone_benchmark_tool_prints_every_path(repo_root):
                          check=True, timeout=900).stdout
     for path in ('straightforward (reference)', 'default module',
                  'winograd=True module', 'optimized fp32, direct convs',
-                 'optimized fp32', 'optimized bf16', 'mmdet ResNet-50',
+                 'optimized fp32', 'optimized fp32, probed',
+                 'optimized bf16', 'mmdet ResNet-50',
                  'fwd+bwd, default module (direct convs)',
                  'fwd+bwd, winograd=True module',
                  'peak memory, live tensors, with with_cp (MiB)',
@@ -110,6 +111,6 @@ def test_backbone_benchmark_tool_prints_every_path(repo_root):
     fastest = out.split('## Fastest path per arch and size')[1]
     assert '| s | 64x96 |' in fastest
     for path in ('optimized fp32, direct convs', 'optimized fp32',
-                 'ONNX Runtime', 'OpenVINO'):
+                 'optimized fp32, probed', 'ONNX Runtime', 'OpenVINO'):
         row = next(r for r in out.splitlines() if f'| {path} |' in r)
         assert float(row.strip('|').split('|')[-1]) < 1e-4  # error vs eager

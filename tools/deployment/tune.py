@@ -7,7 +7,8 @@
         [--cfg-options KEY=VALUE ...]
 
 Builds every path available here (eager; optimize_for_inference with and
-without Winograd convolutions, torch.compile with --compile; ONNX Runtime;
+without Winograd convolutions and with the transforms a probe finds paying
+here, torch.compile with --compile; ONNX Runtime;
 OpenVINO; bf16 in PyTorch and OpenVINO where the CPU has it natively; int8
 in ONNX Runtime and, quantized by NNCF, in OpenVINO, with the parts
 --keep-fp32 names in float32),
@@ -15,7 +16,8 @@ checks each against eager float32 (raw outputs, and the task metric on the
 config's test data, the built-in data by default), times them in turns and
 writes DIR/report.json, DIR/report.md and the fastest kept path: DIR/
 winner.onnx (run it with tools/test.py --backend) or DIR/winner.json (the
-optimize_for_inference settings). See mmconvmlp.deploy.tune.
+optimize_for_inference settings: tools/test.py --optimize). See
+mmconvmlp.deploy.tune.
 """
 import argparse
 
