@@ -3,10 +3,11 @@
 Whether a transform is faster depends on the CPU (AVX2 or AVX-512, VNNI,
 cache sizes), the thread count and the input size: on the AVX-512 machines
 of ``docs/benchmarks.md`` every transform pays, on an AVX2 one the plain
-Winograd module beat the full set for ConvMLP-M and -L. :func:`probe_transforms`
-decides by measuring: it times the model's feature extractor (backbone and
-neck) with each transform left out against the current choice, in turns,
-and leaves out a transform only where that is faster by more than a margin.
+Winograd module beat the full set for ConvMLP-M and -L.
+:func:`probe_transforms` decides by measuring: it times the model's
+feature extractor (backbone and neck) with each transform left out against
+the current choice, in turns, and leaves out a transform only where that is
+faster by more than a margin.
 """
 import torch
 
