@@ -304,9 +304,10 @@ def _transforms(path):
     applied = dict(getattr(path, 'inference_transforms', None) or {})
     if not applied:
         return {}
-    probe_ms = applied.pop('probe_ms', None)
-    return dict(settings=applied, **({'probe_ms': probe_ms} if probe_ms
-                                     else {}))
+    found = dict(settings=applied)
+    if 'probe_ms' in applied:
+        found['probe_ms'] = applied.pop('probe_ms')
+    return found
 
 
 def _use_data(cfg, data_root):
@@ -373,6 +374,14 @@ def report_markdown(report):
         ('error', 'max rel. error vs eager', '{:.1e}'),
         ('metrics', 'metrics', '{}'), ('drop', 'points lost', '{:.2f}'),
         ('status', 'status', '{}'), ('reason', 'why', '{}')])
+    for row in report['paths']:
+        if 'probe_ms' in row:
+            applied = [k for k in row['probe_ms'] if row['settings'][k]]
+            times = ', '.join(f'{k} {t["on_ms"]:.1f} / {t["off_ms"]:.1f}'
+                              for k, t in row['probe_ms'].items())
+            table += (f'\n\n{row["path"]}: applied '
+                      f'{", ".join(applied) or "none"}; probe, ms with / '
+                      f'without each: {times}')
     win = report['winner']
     if win['path'] is None:
         return head + table + '\n\nNo path was kept.\n'

@@ -181,6 +181,7 @@ def test_a_pytorch_winner_runs_with_test_py_optimize(
     assert set(row['probe_ms']) == {'winograd', 'channels_last', 'fused_mlp'}
     win = report['winner']
     assert win['path'] == 'optimize, probed'
+    assert 'optimize, probed: applied' in (out / 'report.md').read_text()
     settings = json.loads((out / 'winner.json').read_text())
     assert settings['optimize_for_inference'] == row['settings']
     command = shlex.split(win['command'])
