@@ -25,10 +25,10 @@ MODELS = Registry('model', parent=MMENGINE_MODELS, scope='mmconvmlp',
                   locations=['mmconvmlp.models', 'mmconvmlp.deploy.runtime'])
 #: :class:`~mmconvmlp.engine.ExactResumeHook`,
 #: :class:`~mmconvmlp.engine.RandomStateHook` and
-#: :class:`~mmconvmlp.deploy.hooks.OptimizeForInferenceHook`
+#: :class:`~mmconvmlp.deploy.optimize_hook.OptimizeForInferenceHook`
 HOOKS = Registry('hook', parent=MMENGINE_HOOKS, scope='mmconvmlp',
                  locations=['mmconvmlp.engine.hooks',
-                            'mmconvmlp.deploy.hooks'])
+                            'mmconvmlp.deploy.optimize_hook'])
 #: :class:`~mmconvmlp.engine.CPUDistributedDataParallel`
 MODEL_WRAPPERS = Registry('model_wrapper', parent=MMENGINE_MODEL_WRAPPERS,
                           scope='mmconvmlp',

@@ -144,7 +144,7 @@ def nodes_kept_fp32(model, keep_fp32, source='the file'):
     """The node names of the layers that match any of the ``fnmatch``
     patterns ``keep_fp32`` (layer names as :func:`layer_name` gives them;
     a pattern also matches the layers inside a part it names:
-    ``backbone/tokenizer`` matches ``backbone/tokenizer/block.0``); a
+    ``backbone/tokenizer`` matches ``backbone/tokenizer/block/block.0``); a
     pattern that matches no layer is refused."""
     layers = quantizable_layers(model)
     nodes = []

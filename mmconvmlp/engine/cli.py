@@ -257,7 +257,7 @@ def configure_test(cfg, args):
         if backend != 'pytorch':
             raise ValueError('--optimize applies to the PyTorch model, not to '
                              f'--backend {backend}')
-        from ..deploy.hooks import read_settings
+        from ..deploy.optimize_hook import read_settings
         cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [dict(
             type='mmconvmlp.OptimizeForInferenceHook',
             **read_settings(args.optimize))]

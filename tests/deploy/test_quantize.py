@@ -106,9 +106,9 @@ def test_parts_kept_fp32_stay_float(seg_onnx, tmp_path):
     info = quantize_onnx(fp32, out, images, num=2, activations='int8',
                          keep_fp32=['backbone/tokenizer', 'conv_seg'])
     kept = _fp32_weight_convs(out)
-    assert kept == {'/model/backbone/tokenizer/block.0/Conv',
-                    '/model/backbone/tokenizer/block.3/Conv',
-                    '/model/backbone/tokenizer/block.6/Conv',
+    assert kept == {'/model/backbone/tokenizer/block/block.0/Conv',
+                    '/model/backbone/tokenizer/block/block.3/Conv',
+                    '/model/backbone/tokenizer/block/block.6/Conv',
                     '/model/conv_seg/Conv'}
     assert info['nodes_kept_fp32'] == 4 and info['activations'] == 'int8'
     assert 'S8S8' in info['method_text'] and 'conv_seg' in info['method_text']

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from mmconvmlp import ConvMLP
-from mmconvmlp.deploy.hooks import OptimizeForInferenceHook, read_settings
+from mmconvmlp.deploy.optimize_hook import (OptimizeForInferenceHook,
+                                            read_settings)
 from mmconvmlp.ops import FusedWinogradConv2d
 
 
