@@ -21,11 +21,9 @@ outputs faster. It orchestrates; the backbone's blocks own their transforms
   hands the Conv-MLP stages a tensor whose NHWC view needs no copy, the
   depthwise convolutions read and write channel-last data directly, and the
   backbone returns its maps channels-last (same values, no copies);
-* optionally (``bf16=True``) backbone, neck and dense heads run under
-  bfloat16 autocast, with outputs returned in float32; a two-stage
-  detector's RoI head stays in float32 (in bf16 it cost Mask R-CNN-S 0.7
-  bbox mAP, docs/deployment.md); its error against float32 is measured by
-  ``tools/analysis_tools/benchmark_backbone.py``;
+* optionally (``bf16=True``) backbone, neck and heads run under bfloat16
+  autocast, with outputs returned in float32; its error against float32 is
+  measured by ``tools/analysis_tools/benchmark_backbone.py``;
 * optionally (``compile=True``) their forwards go through ``torch.compile``.
 
 Which of the transforms pay depends on the machine: with ``probe=(H, W)``
@@ -48,10 +46,6 @@ from .cpu import native_bf16
 #: is the heavy part.
 _HEADS = ('neck', 'bbox_head', 'rpn_head', 'roi_head', 'decode_head',
           'auxiliary_head')
-#: Parts that stay in float32 under ``bf16=True``: the RoI head, which
-#: classifies and regresses the final boxes, is where bf16 cost accuracy
-#: (docs/deployment.md, "bf16 on a CPU with native bf16").
-_FLOAT32_PARTS = ('roi_head', )
 
 
 def use_winograd(model):
@@ -135,10 +129,10 @@ def optimize_for_inference(model, bf16=False, compile=False,
     Args:
         model (nn.Module): a :class:`~mmconvmlp.ConvMLP`, or a detector /
             segmentor containing one.
-        bf16 (bool): run backbone, neck and heads but a RoI head under
-            bfloat16 autocast (outputs in float32). Faster on CPUs with
-            AVX-512 BF16 / AMX and on GPUs, several times slower on CPUs
-            without them (a warning says so); not bit-exact.
+        bf16 (bool): run backbone, neck and heads under bfloat16 autocast
+            (outputs in float32). Faster on CPUs with AVX-512 BF16 / AMX and
+            on GPUs, several times slower on CPUs without them (a warning
+            says so); not bit-exact.
         compile (bool): ``torch.compile`` the forwards of backbone, neck and
             heads (the first call of each input shape compiles).
         channels_last (bool): use the channels-last memory format.
@@ -215,7 +209,5 @@ def _apply_transforms(model, bf16, winograd, channels_last, fused_mlp):
                 'emulates it and the model runs several times slower than '
                 'in float32 (docs/benchmarks.md); use bf16=False here')
         for part in _parts(model):
-            if not any(part is getattr(model, name, None)
-                       for name in _FLOAT32_PARTS):
-                part.forward = _autocast_outputs(part.forward, device_type)
+            part.forward = _autocast_outputs(part.forward, device_type)
     return model

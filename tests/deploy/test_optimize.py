@@ -173,34 +173,6 @@ def test_mask_rcnn_same_detections_and_masks(spread_model, config_path,
     assert_same_detections(out, ref)
 
 
-def test_bf16_keeps_the_roi_head_in_float32(spread_model, config_path):
-    """Under bf16 backbone, neck and RPN head compute in bfloat16; the RoI
-    head, where bf16 cost Mask R-CNN accuracy, in float32."""
-    from mmengine.config import Config
-    from mmengine.model import revert_sync_batchnorm
-    cfg = Config.fromfile(config_path('detection/mask_rcnn_convmlp_s.py'))
-    cfg.model.backbone.init_cfg = None
-    fast = optimize_for_inference(revert_sync_batchnorm(spread_model(cfg)),
-                                  bf16=True)
-    seen = {}
-
-    def dtype_of(name):
-        def hook(module, args, out):
-            seen[name] = out.dtype
-        return hook
-
-    fast.neck.fpn_convs[0].register_forward_hook(dtype_of('neck'))
-    fast.rpn_head.rpn_conv.register_forward_hook(dtype_of('rpn_head'))
-    fast.roi_head.bbox_head.fc_cls.register_forward_hook(dtype_of('bbox'))
-    fast.roi_head.mask_head.conv_logits.register_forward_hook(
-        dtype_of('mask'))
-    packed = demo_mm_inputs(1, image_shapes=(3, 192, 256), num_items=[1])
-    with torch.no_grad():
-        fast.test_step(packed)
-    assert seen == dict(neck=torch.bfloat16, rpn_head=torch.bfloat16,
-                        bbox=torch.float32, mask=torch.float32)
-
-
 def test_semantic_fpn_same_masks():
     from mmengine.model import revert_sync_batchnorm
     from mmseg.structures import SegDataSample
