@@ -160,12 +160,13 @@ def optimize_for_inference(model, bf16=False, compile=False,
     transforms = dict(winograd=winograd, channels_last=channels_last,
                       fused_mlp=fused_mlp)
     timings = None
-    if probe is not None:
+    if probe is None:
+        model = _apply_transforms(model, bf16, **transforms)
+    else:
         from .probe import probe_transforms
-        transforms, timings = probe_transforms(
+        model, transforms, timings = probe_transforms(
             model, probe, functools.partial(_apply_transforms, model, bf16),
             transforms)
-    model = _apply_transforms(model, bf16, **transforms)
     if compile:
         for part in _parts(model):
             part.forward = torch.compile(part.forward, dynamic=False)
@@ -175,12 +176,17 @@ def optimize_for_inference(model, bf16=False, compile=False,
     return model
 
 
+def _submodules(model, names):
+    """The submodules of ``model`` among ``names`` that it has."""
+    return [getattr(model, name) for name in names
+            if isinstance(getattr(model, name, None), nn.Module)]
+
+
 def _parts(model):
     """Backbone, neck and heads: the parts whose forwards are wrapped."""
     if isinstance(model, ConvMLP):
         return [model]
-    return [getattr(model, name) for name in ('backbone', *_HEADS)
-            if isinstance(getattr(model, name, None), nn.Module)]
+    return _submodules(model, ('backbone', *_HEADS))
 
 
 def _apply_transforms(model, bf16, winograd, channels_last, fused_mlp):
@@ -191,9 +197,7 @@ def _apply_transforms(model, bf16, winograd, channels_last, fused_mlp):
         backbone.switch_to_deploy(winograd=winograd,
                                   channels_last=channels_last,
                                   fused_mlp=fused_mlp)
-    heads = [getattr(model, name) for name in _HEADS
-             if isinstance(getattr(model, name, None), nn.Module)]
-    for head in heads:
+    for head in _submodules(model, _HEADS):
         fuse_conv_bn(head)
         if winograd:
             use_winograd(head)

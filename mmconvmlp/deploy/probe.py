@@ -49,8 +49,9 @@ def probe_transforms(model, shape, build, settings, repeats=3, margin=0.02):
             must be.
 
     Returns:
-        tuple[dict, dict]: the chosen settings and, per transform probed,
-        the median milliseconds with it on and off.
+        tuple[nn.Module, dict, dict]: the model built with the chosen
+        settings, those settings and, per transform probed, the median
+        milliseconds with it on and off.
     """
     device = next(model.parameters()).device
     x = torch.randn(1, _in_channels(model), *shape, device=device)
@@ -70,4 +71,4 @@ def probe_transforms(model, shape, build, settings, repeats=3, margin=0.02):
                              off_ms=times['off'] * 1e3)
         if times['off'] < times['on'] * (1 - margin):
             chosen[name], current = False, trial
-    return chosen, timings
+    return current, chosen, timings
